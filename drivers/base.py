@@ -1,0 +1,255 @@
+"""Device contracts shared by every driver and by the daemon core.
+
+A driver is a blocking object used by exactly one I/O thread (see ``gated.supervisor``):
+the thread calls ``open()``, then ``poll()`` in a loop and ``execute()`` for each command taken
+from the device's own command queue, and ``close()`` when the device fails or the daemon stops.
+A driver never touches daemon state: it returns *observations* (frozen dataclasses below) that
+the supervisor hands to the state thread through a queue.
+
+Failures are raised as ``DeviceError`` subclasses. Their ``state`` says what health the device
+has after the failure, so the supervisor can turn any error into device state without guessing:
+``DeviceUnavailable`` (port missing, unplugged) means OFFLINE and a reopen with backoff;
+``DeviceFault`` (paper out, cover open, jammed arm) means DEGRADED while the link still works.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, ClassVar, Self
+
+
+class DeviceKind(enum.StrEnum):
+    CARD_READER = "card_reader"
+    GATE = "gate"
+    PRINTER = "printer"
+    QR_SCANNER = "qr_scanner"
+
+
+class DeviceState(enum.StrEnum):
+    """Published health of a device; every change becomes a ``device.state`` event."""
+
+    CONNECTING = "connecting"
+    READY = "ready"
+    DEGRADED = "degraded"
+    OFFLINE = "offline"
+    DISABLED = "disabled"
+
+
+class DeviceError(Exception):
+    """Base of every device failure. ``reason`` is a short machine-readable slug."""
+
+    state: ClassVar[DeviceState] = DeviceState.OFFLINE
+    reason: str = "device_error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class DeviceUnavailable(DeviceError):
+    """The device cannot be reached: missing node, unplugged cable, closed port."""
+
+    reason = "unavailable"
+
+
+class DeviceTimeout(DeviceError):
+    """The device did not answer in time (silence, wrong baud rate, powered off)."""
+
+    reason = "timeout"
+
+
+class ProtocolError(DeviceError):
+    """The device answered with bytes that do not form a valid reply (bad CRC, garbage)."""
+
+    state = DeviceState.DEGRADED
+    reason = "protocol_error"
+
+
+class DeviceFault(DeviceError):
+    """The link works but the device reports a fault (paper out, jam, cover open)."""
+
+    state = DeviceState.DEGRADED
+    reason = "fault"
+
+
+class DependencyMissing(DeviceError):
+    """An optional library (pyscard, OpenCV) is not installed; the device stays disabled."""
+
+    state = DeviceState.DISABLED
+    reason = "dependency_missing"
+
+
+# --------------------------------------------------------------------------- observations
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Something a device saw. Subclasses are the only things that cross into the core."""
+
+
+@dataclass(frozen=True)
+class IdCardRead(Observation):
+    """Fields of one resident/permit card presentation, photo already dropped by the driver.
+
+    Holds personal data for the few microseconds until ``gated.identity`` turns it into a
+    credential: ``repr`` masks every personal field so an accidental log line cannot leak it.
+    """
+
+    card_type: str  # "resident", "hmt_permit", "foreigner_2017", "foreigner_2023"
+    id_number: str = field(repr=False)
+    name: str = field(repr=False)
+    gender_code: str = field(repr=False)
+    birth: date | None = field(repr=False)
+    valid_from: date | None = field(repr=False)
+    valid_to: date | None = field(repr=False)  # None = long-term (长期)
+    nation_code: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class UnreadableCard(Observation):
+    """A card was presented but could not be read; the visitor is sent to the guard."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class BadgeRead(Observation):
+    """A contactless badge UID (hex, upper case) and the card type derived from the ATR."""
+
+    uid: str
+    card_type: str
+    reader: str = ""
+
+
+@dataclass(frozen=True)
+class QrRead(Observation):
+    """Raw payload of an appointment QR code seen by the camera."""
+
+    payload: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class GateInputs(Observation):
+    """Snapshot of a gate controller's inputs, sent on every change."""
+
+    open_limit: bool
+    closed_limit: bool
+    safety_beam: bool
+    fire_alarm: bool
+
+
+@dataclass(frozen=True)
+class GateAlarm(Observation):
+    """Jam, forced opening, held open too long: raised by the gate driver's own model."""
+
+    kind: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PrinterStatus(Observation):
+    """Printer status after decoding DLE EOT or automatic status back."""
+
+    online: bool
+    cover_open: bool = False
+    paper_near_end: bool = False
+    paper_out: bool = False
+    cutter_error: bool = False
+
+
+@dataclass(frozen=True)
+class ButtonPress(Observation):
+    """A booth button (manual ticket, assist, escalation) read from a controller input."""
+
+    button: str
+
+
+@dataclass(frozen=True)
+class CommandDone(Observation):
+    """Result of one ``execute()`` call, echoed back so the core can close the loop."""
+
+    command_id: str
+    ok: bool
+    detail: str = ""
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True)
+class DeviceCommand:
+    """A write to a device. ``command_id`` ties the ``CommandDone`` back to its origin."""
+
+    command_id: str
+    action: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- the driver ABC
+
+
+class Device(ABC):
+    """One physical device. Not thread-safe: exactly one I/O thread drives it."""
+
+    kind: ClassVar[DeviceKind]
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abstractmethod
+    def open(self) -> None:
+        """Open the transport and check the device answers; raise ``DeviceError`` if not."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the transport. Must be safe to call twice and after a failed ``open()``."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> Sequence[Observation]:
+        """Wait at most ``timeout`` seconds for something to happen and return what happened.
+
+        Called in a loop; must return promptly (the same thread also executes commands).
+        """
+
+    def execute(self, command: DeviceCommand) -> Sequence[Observation]:
+        """Carry out one write command. Drivers of read-only devices keep this default."""
+        raise DeviceError(f"{self.name}: unsupported command {command.action!r}",
+                          reason="unsupported_command")
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class CardReader(Device):
+    kind = DeviceKind.CARD_READER
+
+
+class Gate(Device):
+    """Commands: ``open``, ``close``, ``stop``, ``lamp`` (args: on: bool), ``hold_open``."""
+
+    kind = DeviceKind.GATE
+
+
+class TicketPrinter(Device):
+    """Commands: ``print`` (args: ticket: dict as built by ``gated.ticket``), ``status``."""
+
+    kind = DeviceKind.PRINTER
+
+
+class QrScanner(Device):
+    kind = DeviceKind.QR_SCANNER

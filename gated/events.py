@@ -1,0 +1,162 @@
+"""The typed event every part of the daemon emits and the outbox stores.
+
+``id`` is unique and sortable (a ULID-like string: milliseconds + randomness, forced monotonic
+within the process so a clock step back never sorts a later event first). ``seq`` is assigned by
+the outbox inside the committing transaction and is the only thing that defines order: a
+Raspberry Pi has no real-time clock and its wall time can jump after a power cut.
+
+Payloads must never hold a full ID number, a name or a photo: only pseudonyms, age bands,
+visitor classes and masked display strings (see ``gated.identity``).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SCHEMA_VERSION = 1
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class EventPriority(enum.IntEnum):
+    """Eviction order when the outbox is full: lowest goes first, ALARM is kept longest."""
+
+    TELEMETRY = 0  # heartbeats, metrics
+    INFO = 1  # device state, config, housekeeping
+    NORMAL = 2  # passages, tickets, calls
+    ALARM = 3  # alarms, assistance requests, escalations, security
+
+
+class EventType(enum.StrEnum):
+    BOOTH_STARTED = "booth.started"
+    BOOTH_STOPPED = "booth.stopped"
+    HEARTBEAT = "heartbeat"
+    METRICS = "metrics"
+    DEVICE_STATE = "device.state"
+    CREDENTIAL = "credential"
+    CARD_UNREADABLE = "card.unreadable"
+    DECISION = "decision"
+    TICKET_ISSUED = "ticket.issued"
+    TICKET_PRINTED = "ticket.printed"
+    TICKET_REPRINT = "ticket.reprint"
+    TICKET_CALLED = "ticket.called"
+    TICKET_CLOSED = "ticket.closed"
+    GATE_COMMAND = "gate.command"
+    GATE_INPUTS = "gate.inputs"
+    PRINTER_STATUS = "printer.status"
+    ALARM = "alarm"
+    ASSIST_REQUEST = "assist.request"
+    ASSIST_ACK = "assist.ack"
+    ESCALATION = "escalation"
+    COMMAND = "command"
+    SECURITY = "security"
+    LIST_SYNC = "list.sync"
+    OUTBOX_EVICTED = "outbox.evicted"
+    OUTBOX_PURGED = "outbox.purged"
+    OUTBOX_CORRUPTED = "outbox.corrupted"
+    OUTBOX_DEAD_LETTER = "outbox.dead_letter"
+    STORAGE_ERROR = "storage.error"
+
+
+DEFAULT_PRIORITY: dict[EventType, EventPriority] = {
+    EventType.HEARTBEAT: EventPriority.TELEMETRY,
+    EventType.METRICS: EventPriority.TELEMETRY,
+    EventType.GATE_INPUTS: EventPriority.INFO,
+    EventType.DEVICE_STATE: EventPriority.INFO,
+    EventType.PRINTER_STATUS: EventPriority.INFO,
+    EventType.BOOTH_STARTED: EventPriority.INFO,
+    EventType.BOOTH_STOPPED: EventPriority.INFO,
+    EventType.LIST_SYNC: EventPriority.INFO,
+    EventType.ALARM: EventPriority.ALARM,
+    EventType.ASSIST_REQUEST: EventPriority.ALARM,
+    EventType.ESCALATION: EventPriority.ALARM,
+    EventType.SECURITY: EventPriority.ALARM,
+    EventType.OUTBOX_EVICTED: EventPriority.ALARM,
+    EventType.OUTBOX_PURGED: EventPriority.ALARM,
+    EventType.OUTBOX_CORRUPTED: EventPriority.ALARM,
+    EventType.OUTBOX_DEAD_LETTER: EventPriority.ALARM,
+    EventType.STORAGE_ERROR: EventPriority.ALARM,
+}
+
+
+class _IdGenerator:
+    """26-char Crockford base32: 48-bit ms timestamp + 80 random bits, monotonic per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def new(self) -> str:
+        with self._lock:
+            value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+            if value <= self._last:
+                value = self._last + 1
+            self._last = value
+        chars = []
+        for _ in range(26):
+            chars.append(_CROCKFORD[value & 31])
+            value >>= 5
+        return "".join(reversed(chars))
+
+
+_ids = _IdGenerator()
+
+
+def new_event_id() -> str:
+    return _ids.new()
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One fact the booth reports. ``seq`` is 0 until the outbox commits the event."""
+
+    type: EventType
+    payload: dict[str, Any]
+    priority: EventPriority
+    id: str = field(default_factory=new_event_id)
+    ts: str = field(default_factory=utc_now_iso)
+    seq: int = 0
+    schema: int = SCHEMA_VERSION
+    clock_ok: bool = True
+
+    @classmethod
+    def make(
+        cls,
+        type: EventType,
+        payload: dict[str, Any] | None = None,
+        *,
+        priority: EventPriority | None = None,
+        clock_ok: bool = True,
+    ) -> Event:
+        prio = priority if priority is not None else DEFAULT_PRIORITY.get(
+            type, EventPriority.NORMAL)
+        return cls(type=type, payload=dict(payload or {}), priority=prio, clock_ok=clock_ok)
+
+    def envelope(self, site: str, booth: str) -> dict[str, Any]:
+        """The JSON object published on MQTT and kept in the outbox body."""
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "ts": self.ts,
+            "clock_ok": self.clock_ok,
+            "type": str(self.type),
+            "schema": self.schema,
+            "site": site,
+            "booth": booth,
+            "priority": self.priority.name.lower(),
+            "data": self.payload,
+        }
+
+    def to_json(self, site: str, booth: str) -> str:
+        return json.dumps(self.envelope(site, booth), ensure_ascii=False, separators=(",", ":"),
+                          default=str)
