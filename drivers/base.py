@@ -201,6 +201,10 @@ class Device(ABC):
 
     def __init__(self, name: str) -> None:
         self.name = name
+        #: A lasting condition the link itself does not show (paper out, jammed arm). The
+        #: supervisor publishes DEGRADED with this reason while it is set and READY once a
+        #: driver clears it; drivers set and clear it from what poll() sees.
+        self.fault: str | None = None
 
     @abstractmethod
     def open(self) -> None:
