@@ -1,0 +1,244 @@
+"""The daemon: builds store, state thread, devices, booth logic and uplink from one config.
+
+Start order matters: the store opens (and repairs) first, the state thread next, then the
+devices whose observations feed it, then the uplink that drains what it committed. Stop is
+the reverse, so nothing a device saw in its last moment is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from drivers.base import CommandDone, DeviceState, Observation
+from gated import __version__, identity, outbox
+from gated.booth import BoothLogic
+from gated.clock import clock_synchronised
+from gated.commands import CommandRegistry
+from gated.config import GatedConfig, load_config
+from gated.devices import DeviceDirectory
+from gated.events import EventType
+from gated.lists import Lists
+from gated.logs import configure_logging
+from gated.outbox import Outbox
+from gated.state import Batch, StateLoop
+from gated.store import Store
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT_S = 60.0
+HOUSEKEEPING_S = 60.0
+TICK_S = 1.0
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message tells local IT what to fix."""
+
+
+class Daemon:
+    def __init__(self, cfg: GatedConfig, *, config_path: Path | None = None,
+                 site_key: bytes | None = None) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self._site_key = site_key
+        self.started_at = time.monotonic()
+        self.store: Store | None = None
+        self.outbox: Outbox | None = None
+        self.loop: StateLoop | None = None
+        self.devices: DeviceDirectory | None = None
+        self.booth: BoothLogic | None = None
+        self.lists: Lists | None = None
+        self.commands = CommandRegistry()
+        self.uplink: Any = None
+        self._stopped = threading.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        cfg = self.cfg
+        key = self._site_key
+        if key is None:
+            try:
+                key = identity.load_site_key(cfg.site.key_file)
+            except identity.SiteKeyError as e:
+                raise StartupError(str(e)) from None
+        hooks = [outbox.ensure_schema, BoothLogic.ensure_schema, Lists.ensure_schema,
+                 CommandRegistry.ensure_schema]
+        self.store = Store(cfg.state_dir, hooks)
+        self.store.open()
+        self.outbox = Outbox(self.store.conn, cfg.outbox, cfg.state_dir, cfg.site.id,
+                             cfg.booth.id, recovered=self.store.recovery is not None)
+        self.loop = StateLoop(self.store, self.outbox, max_batch=cfg.outbox.max_batch,
+                              clock_ok=clock_synchronised)
+        self.lists = Lists(self.store.conn)
+        self.devices = DeviceDirectory(cfg, on_observation=self._on_observation,
+                                       on_state=self._on_device_state)
+        self.booth = BoothLogic(cfg, self.devices, self.lists, key)
+        from gated.daemon_commands import register_commands
+
+        register_commands(self)
+        self.loop.post(self._started)
+        self.loop.every(HEARTBEAT_S, self._heartbeat)
+        self.loop.every(HOUSEKEEPING_S, self._housekeeping)
+        self.loop.every(TICK_S, self._tick)
+        self.loop.start()
+        self.devices.start()
+        if cfg.mqtt.enabled:
+            from gated.uplink import Uplink
+
+            self.uplink = Uplink(cfg, self.store, self.loop, self.outbox, self.commands,
+                                 self.status, self.lists)
+            self.uplink.start()
+        log.info("daemon_started", version=__version__, state_dir=str(cfg.state_dir),
+                 devices=len(self.devices.runners), mqtt=cfg.mqtt.enabled)
+        sd_notify("READY=1")
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        sd_notify("STOPPING=1")
+        if self.devices is not None:
+            self.devices.stop()
+        if self.loop is not None:
+            self.loop.call(self._stopping)
+            self.loop.stop()
+        if self.uplink is not None:
+            self.uplink.stop()
+        if self.store is not None:
+            self.store.close()
+        log.info("daemon_stopped")
+
+    def run_forever(self) -> None:
+        """Block until SIGTERM/SIGINT; SIGHUP reloads the config. Pings the systemd watchdog."""
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload())
+        watchdog = _watchdog_interval()
+        while not stop.wait(watchdog or 1.0):
+            if watchdog and self.loop is not None and self.loop.running:
+                sd_notify("WATCHDOG=1")
+        self.stop()
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read the config file. Device and store changes need a restart; say so."""
+        if self.config_path is None:
+            return {"ok": False, "reason": "no config file to reload"}
+        try:
+            new = load_config(self.config_path)
+        except Exception as e:  # noqa: BLE001 - a bad file must not take the daemon down
+            log.error("config_reload_failed", error=str(e))
+            return {"ok": False, "reason": str(e)}
+        restart = [k for k in ("site", "booth", "state_dir", "devices", "outbox")
+                   if getattr(new, k) != getattr(self.cfg, k)]
+        configure_logging(new.log.level, new.log.format, site=new.site.id, booth=new.booth.id)
+        if self.uplink is not None and new.mqtt != self.cfg.mqtt:
+            self.uplink.reload(new)
+        self.cfg = new
+        if self.booth is not None:
+            self.booth.reload(new)
+        log.info("config_reloaded", needs_restart=restart)
+        return {"ok": True, "needs_restart": restart}
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> dict[str, Any]:
+        assert self.devices is not None and self.booth is not None
+        return {
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+            "devices": self.devices.snapshot(),
+            "queue": self.booth.status(),
+            "storage_ok": not (self.loop.storage_failed if self.loop else False),
+            "clock_synchronised": clock_synchronised(),
+        }
+
+    # ------------------------------------------------------------------ device callbacks
+    def _on_observation(self, device: str, obs: Observation) -> None:
+        assert self.loop is not None and self.booth is not None
+        booth = self.booth
+        if isinstance(obs, CommandDone):
+            self.loop.post(lambda b: booth.on_command_done(b, device, obs))
+        else:
+            self.loop.post(lambda b: booth.on_observation(b, device, obs))
+
+    def _on_device_state(self, device: str, old: DeviceState, new: DeviceState,
+                         reason: str) -> None:
+        assert self.loop is not None and self.booth is not None
+        booth = self.booth
+
+        def handle(b: Batch) -> None:
+            b.emit(EventType.DEVICE_STATE, {"device": device, "old": str(old), "new": str(new),
+                                            "reason": reason})
+            booth.on_device_state(b, device, old, new, reason)
+        self.loop.post(handle)
+
+    # ------------------------------------------------------------------ state-thread jobs
+    def _started(self, b: Batch) -> None:
+        assert self.store is not None and self.outbox is not None
+        b.emit(EventType.BOOTH_STARTED, {"version": __version__,
+                                         "devices": sorted(self.cfg.devices)})
+        rec = self.store.recovery
+        if rec is not None:
+            b.emit(EventType.OUTBOX_CORRUPTED, {
+                "moved_to": rec.moved_to, "error": rec.error, "salvaged": rec.salvaged,
+                "lost_tables": rec.lost_tables, "seq_gap_from": self.outbox.seq_gap_from,
+                "seq_resumed_at": self.outbox.last_seq + 1})
+
+    def _stopping(self, b: Batch) -> None:
+        b.emit(EventType.BOOTH_STOPPED, {"uptime_s": round(time.monotonic() - self.started_at)})
+
+    def _heartbeat(self, b: Batch) -> None:
+        assert self.outbox is not None and self.devices is not None
+        b.emit(EventType.HEARTBEAT, {"outbox_depth": self.outbox.depth,
+                                     "devices": {n: s["state"] for n, s in
+                                                 self.devices.snapshot().items()}})
+
+    def _tick(self, b: Batch) -> None:
+        assert self.booth is not None
+        self.booth.tick(b, datetime.now(UTC))
+
+    def _housekeeping(self, b: Batch) -> None:
+        assert self.store is not None and self.outbox is not None
+        if clock_synchronised():
+            cutoff = datetime.now(UTC) - timedelta(days=self.cfg.outbox.retention_days)
+            purged = self.outbox.purge_older_than(cutoff.isoformat().replace("+00:00", "Z"))
+            if purged:
+                b.emit(EventType.OUTBOX_PURGED, {"purged": purged,
+                                                 "retention_days": self.cfg.outbox.retention_days})
+        if self.store.wal_bytes() > 8 * 1024 * 1024:
+            b.after_commit(lambda: self._checkpoint("TRUNCATE"))
+
+    def _checkpoint(self, mode: str) -> None:
+        assert self.store is not None
+        busy, wal_pages, done = self.store.checkpoint(mode)
+        log.debug("wal_checkpoint", mode=mode, busy=busy, wal_pages=wal_pages, done=done)
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) about readiness and liveness; a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(addr)
+            s.sendall(state.encode())
+    except OSError as e:
+        log.warning("sd_notify_failed", error=str(e))
+
+
+def _watchdog_interval() -> float | None:
+    usec = os.environ.get("WATCHDOG_USEC")
+    if not usec or not usec.isdigit():
+        return None
+    return int(usec) / 2e6

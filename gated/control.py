@@ -1,0 +1,127 @@
+"""Local control socket: the CLI on the booth box talks to the running daemon.
+
+A Unix socket in the state directory (mode 0660: root and the gated group only) carries one JSON
+request per connection, ``{"command": name, "args": {...}}``, and one JSON reply. It reaches the
+same ``CommandRegistry`` as MQTT commands, as a trusted local origin: whoever can open the
+socket already owns the box, so signatures are not asked for here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+SOCKET_NAME = "control.sock"
+MAX_REQUEST = 64 * 1024
+
+Dispatcher = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class ControlError(Exception):
+    """The daemon could not be reached or answered nonsense."""
+
+
+class ControlServer:
+    def __init__(self, state_dir: Path, dispatch: Dispatcher) -> None:
+        self.path = Path(state_dir) / SOCKET_NAME
+        self._dispatch = dispatch
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(self.path))
+        os.chmod(self.path, 0o660)
+        sock.listen(8)
+        sock.settimeout(0.5)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._serve, name="gated-control", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        if self._sock is not None:
+            self._sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                try:
+                    reply = self._handle(_recv_all(conn))
+                except (OSError, ValueError) as e:
+                    reply = {"ok": False, "reason": f"bad request: {e}"}
+                with contextlib.suppress(OSError):
+                    conn.sendall(json.dumps(reply, ensure_ascii=False, default=str).encode())
+
+    def _handle(self, raw: bytes) -> dict[str, Any]:
+        req = json.loads(raw)
+        if not isinstance(req, dict) or not isinstance(req.get("command"), str):
+            return {"ok": False, "reason": "request must be {\"command\": str, \"args\": {}}"}
+        args = req.get("args") or {}
+        if not isinstance(args, dict):
+            return {"ok": False, "reason": "args must be an object"}
+        return self._dispatch(req["command"], args)
+
+
+def call(state_dir: Path, command: str, args: dict[str, Any] | None = None,
+         timeout: float = 10.0) -> dict[str, Any]:
+    """Send one command to the daemon running on this box and return its reply."""
+    path = Path(state_dir) / SOCKET_NAME
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(path))
+            s.sendall(json.dumps({"command": command, "args": args or {}}).encode())
+            s.shutdown(socket.SHUT_WR)
+            raw = _recv_all(s)
+    except FileNotFoundError:
+        raise ControlError(f"no daemon socket at {path}: is gated running with this "
+                           f"state_dir?") from None
+    except OSError as e:
+        raise ControlError(f"cannot talk to the daemon at {path}: {e}") from None
+    try:
+        reply = json.loads(raw)
+    except ValueError as e:
+        raise ControlError(f"daemon sent an unreadable reply: {e}") from None
+    if not isinstance(reply, dict):
+        raise ControlError("daemon sent a reply that is not an object")
+    return reply
+
+
+def _recv_all(conn: socket.socket) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > MAX_REQUEST * 16:
+            raise ValueError("message too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
