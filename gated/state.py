@@ -14,6 +14,7 @@ that caches anything in memory registers ``batch.on_rollback`` to rebuild it.
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ import structlog
 
 from gated.events import Event, EventPriority, EventType
 from gated.outbox import Outbox
-from gated.store import Store, StorageFull
+from gated.store import StorageFull, Store, is_full_error
 
 log = structlog.get_logger(__name__)
 
@@ -152,14 +153,15 @@ class StateLoop:
         return out
 
     def run_batch(self, items: list[_Item]) -> None:
-        """Run ``items`` in one transaction; retry once after freeing space if the disk is full."""
-        for attempt in (1, 2):
+        """Run ``items`` in one transaction; on a full disk, free low-value rows and retry."""
+        fractions = (0.0, 0.1, 0.25, 0.5)  # of low-value rows freed before each attempt
+        for attempt, fraction in enumerate(fractions, start=1):
             batch = Batch(self.outbox, self.store.conn, clock_ok=self._clock_ok())
             results: list[tuple[_Item, Any, BaseException | None]] = []
             try:
                 with self.store.transaction() as conn:
-                    if attempt == 2:
-                        freed = self.outbox.evict_for_space()
+                    if fraction:
+                        freed = self.outbox.evict_for_space(fraction)
                         log.warning("storage_full_evicted", rows=freed)
                     for item in items:
                         results.append(self._run_item(conn, batch, item))
@@ -170,7 +172,7 @@ class StateLoop:
             except StorageFull as e:
                 self._rolled_back(batch)
                 log.error("storage_full", attempt=attempt, error=str(e))
-                if attempt == 1:
+                if attempt < len(fractions):
                     continue
                 self.storage_failed = True
                 for item in items:
@@ -197,18 +199,30 @@ class StateLoop:
             result = item.fn(batch)
         except StorageFull:
             raise
+        except sqlite3.OperationalError as e:
+            if is_full_error(e):
+                raise StorageFull(str(e)) from e
+            self._undo_item(conn, batch, mark)
+            log.exception("state_item_failed", handler=getattr(item.fn, "__name__", "?"),
+                          error=str(e))
+            return item, None, e
         except Exception as e:  # noqa: BLE001 - one bad item must not sink the batch
-            conn.execute("ROLLBACK TO item")
-            conn.execute("RELEASE item")
-            for fn in batch.rollbacks[mark[2]:]:
-                fn()
-            del batch.events[mark[0]:], batch.effects[mark[1]:], batch.rollbacks[mark[2]:]
-            self.outbox.resync()
+            self._undo_item(conn, batch, mark)
             log.exception("state_item_failed", handler=getattr(item.fn, "__name__", "?"),
                           error=str(e))
             return item, None, e
         conn.execute("RELEASE item")
         return item, result, None
+
+    def _undo_item(self, conn: Any, batch: Batch, mark: tuple[int, int, int]) -> None:
+        """Roll one failed item back to its savepoint; if SQLite already ended the whole
+        transaction, the error propagates and the batch as a whole is rolled back."""
+        conn.execute("ROLLBACK TO item")
+        conn.execute("RELEASE item")
+        for fn in batch.rollbacks[mark[2]:]:
+            fn()
+        del batch.events[mark[0]:], batch.effects[mark[1]:], batch.rollbacks[mark[2]:]
+        self.outbox.resync()
 
     def _rolled_back(self, batch: Batch) -> None:
         for fn in batch.rollbacks:

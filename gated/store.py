@@ -141,7 +141,7 @@ class Store:
         except BaseException as e:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            if isinstance(e, sqlite3.OperationalError) and _is_full(e):
+            if isinstance(e, sqlite3.OperationalError) and is_full_error(e):
                 raise StorageFull(f"{self.path}: {e}") from e
             raise
         finally:
@@ -249,6 +249,6 @@ def _readable_rows(src: sqlite3.Connection, table: str, cols: list[str]) -> list
     return rows
 
 
-def _is_full(e: sqlite3.OperationalError) -> bool:
+def is_full_error(e: sqlite3.OperationalError) -> bool:
     msg = str(e).lower()
     return "full" in msg or getattr(e, "sqlite_errorcode", 0) == sqlite3.SQLITE_FULL

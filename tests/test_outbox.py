@@ -1,0 +1,204 @@
+"""The outbox: order, bounds, eviction by priority, acks, dead letters, durability."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gated.config import OutboxConfig
+from gated.events import Event, EventPriority, EventType
+from gated.outbox import Outbox, ensure_schema, read_pending, read_stats
+from gated.state import StateLoop
+from gated.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _open(tmp: Path, **cfg: object) -> tuple[Store, Outbox]:
+    store = Store(tmp, [ensure_schema])
+    store.open()
+    ob = Outbox(store.conn, OutboxConfig(**cfg), tmp, "s", "b",  # type: ignore[arg-type]
+                recovered=store.recovery is not None)
+    return store, ob
+
+
+def _append(store: Store, ob: Outbox, type: EventType, n: int = 1,
+            priority: EventPriority | None = None) -> list[Event]:
+    with store.transaction():
+        return [ob.append(Event.make(type, {"i": i}, priority=priority)) for i in range(n)]
+
+
+def test_seq_is_monotonic_across_restarts(tmp_path: Path) -> None:
+    store, ob = _open(tmp_path)
+    first = _append(store, ob, EventType.TICKET_ISSUED, 5)
+    with store.transaction():
+        ob.ack([e.seq for e in first])
+    store.close()
+    store, ob = _open(tmp_path)
+    again = _append(store, ob, EventType.TICKET_ISSUED, 2)
+    assert [e.seq for e in first] == [1, 2, 3, 4, 5]
+    assert [e.seq for e in again] == [6, 7]
+    store.close()
+
+
+def test_lost_database_never_reuses_a_seq(tmp_path: Path) -> None:
+    store, ob = _open(tmp_path)
+    _append(store, ob, EventType.TICKET_ISSUED, 3)
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(store.path) + suffix).unlink(missing_ok=True)
+    store, ob = _open(tmp_path)
+    (ev,) = _append(store, ob, EventType.TICKET_ISSUED)
+    assert ev.seq > 3
+    store.close()
+
+
+def test_eviction_takes_lowest_priority_then_lowest_seq(tmp_path: Path) -> None:
+    store, ob = _open(tmp_path, max_rows=100, reserved_fraction=0.1)
+    hb = _append(store, ob, EventType.HEARTBEAT, 40)
+    tickets = _append(store, ob, EventType.TICKET_ISSUED, 50)
+    more = _append(store, ob, EventType.TICKET_ISSUED, 10)  # 100 > 90: evict 10 heartbeats
+    seqs = {r.seq for r in read_pending(store.conn, 0, 1000)}
+    assert not any(e.seq in seqs for e in hb[:10])
+    assert all(e.seq in seqs for e in hb[10:] + tickets + more)
+    assert ob.depth == 90 and read_stats(store.conn).evicted_total == 10
+    assert ob.take_eviction_report() == {"heartbeat": 10}
+    store.close()
+
+
+def test_alarms_have_reserved_room_and_evict_only_alarms(tmp_path: Path) -> None:
+    store, ob = _open(tmp_path, max_rows=100, reserved_fraction=0.1)
+    _append(store, ob, EventType.TICKET_ISSUED, 90)
+    tickets_more = _append(store, ob, EventType.TICKET_ISSUED, 5)  # evicts oldest tickets
+    assert ob.depth == 90
+    alarms = _append(store, ob, EventType.ALARM, 10)  # fits in the reserve
+    assert ob.depth == 100
+    late = _append(store, ob, EventType.ALARM, 3)  # full: evicts oldest normal rows first
+    seqs = {r.seq for r in read_pending(store.conn, 0, 1000)}
+    assert all(e.seq in seqs for e in alarms + late + tickets_more)
+    store.close()
+
+
+def test_normal_event_is_dropped_when_only_alarms_remain(tmp_path: Path) -> None:
+    store, ob = _open(tmp_path, max_rows=100, reserved_fraction=0.1)
+    _append(store, ob, EventType.ALARM, 100)
+    (t,) = _append(store, ob, EventType.TICKET_ISSUED)
+    assert t.seq == 101 and ob.depth == 100
+    assert ob.take_eviction_report() == {"ticket.issued": 1}
+    (nxt,) = _append(store, ob, EventType.ALARM)
+    assert nxt.seq == 102  # the dropped number is never reused
+    store.close()
+
+
+def test_byte_bound(tmp_path: Path) -> None:
+    store, ob = _open(tmp_path, max_rows=10_000, max_bytes=64 * 1024, reserved_fraction=0.0)
+    _append(store, ob, EventType.TICKET_ISSUED, 1000)
+    assert ob.bytes <= 64 * 1024
+    assert read_stats(store.conn).bytes == ob.bytes
+    store.close()
+
+
+def test_ack_frees_room_at_once(tmp_path: Path) -> None:
+    store, ob = _open(tmp_path, max_rows=100, reserved_fraction=0.0)
+    evs = _append(store, ob, EventType.TICKET_ISSUED, 100)
+    with store.transaction():
+        assert ob.ack([e.seq for e in evs[:50]]) == 50
+        assert ob.ack([evs[0].seq]) == 0  # a duplicate PUBACK is harmless
+    _append(store, ob, EventType.TICKET_ISSUED, 50)
+    assert ob.take_eviction_report() is None and ob.depth == 100
+    store.close()
+
+
+def test_refused_rows_go_to_dead_letter(tmp_path: Path) -> None:
+    store, ob = _open(tmp_path)
+    (ev,) = _append(store, ob, EventType.TICKET_ISSUED)
+    with store.transaction():
+        assert not ob.refused(ev.seq, "packet too large", max_attempts=2)
+        assert ob.refused(ev.seq, "packet too large", max_attempts=2)
+    st = read_stats(store.conn)
+    assert st.depth == 0 and st.dead_letters == 1
+    store.close()
+
+
+def test_group_commit_batches_concurrent_appends(tmp_path: Path) -> None:
+    store, ob = _open(tmp_path)
+    loop = StateLoop(store, ob)
+    loop.start()
+    futs = [loop.call(lambda b: b.emit(EventType.TICKET_ISSUED).seq) for _ in range(500)]
+    seqs = [f.result(timeout=10) for f in futs]
+    loop.stop()
+    assert seqs == sorted(seqs) and len(set(seqs)) == 500
+    assert loop.commits < 500  # several appends shared one fsync
+    store.close()
+
+
+def test_failing_item_rolls_back_alone(tmp_path: Path) -> None:
+    store, ob = _open(tmp_path)
+    loop = StateLoop(store, ob)
+    loop.start()
+    ran: list[str] = []
+
+    def bad(b):  # type: ignore[no-untyped-def]
+        b.emit(EventType.TICKET_ISSUED, {"bad": True})
+        b.after_commit(lambda: ran.append("bad"))
+        raise RuntimeError("boom")
+
+    f1 = loop.call(lambda b: b.emit(EventType.TICKET_ISSUED).seq)
+    f2 = loop.call(bad)
+    f3 = loop.call(lambda b: b.emit(EventType.TICKET_ISSUED).seq)
+    assert f1.result(5) and f3.result(5)
+    with pytest.raises(RuntimeError):
+        f2.result(5)
+    loop.stop()
+    bodies = [r.body for r in read_pending(store.conn, 0, 100)]
+    assert not any('"bad"' in b for b in bodies) and not ran
+    store.close()
+
+
+def test_disk_full_evicts_low_value_and_keeps_serving(tmp_path: Path) -> None:
+    store, ob = _open(tmp_path, max_rows=1_000_000, max_bytes=1 << 30)
+    loop = StateLoop(store, ob)
+    _append(store, ob, EventType.HEARTBEAT, 2000)
+    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    store.conn.execute(f"PRAGMA max_page_count = {pages}")
+    loop.start()
+    futs = [loop.call(lambda b: b.emit(EventType.ALARM, {"x": "y" * 200}).seq)
+            for _ in range(300)]
+    seqs = [f.result(10) for f in futs]
+    loop.stop()
+    assert len(seqs) == 300
+    stats = read_stats(store.conn)
+    assert stats.by_priority.get("alarm", 0) >= 300 and stats.evicted_total > 0
+    store.close()
+
+
+def test_sigkill_mid_burst_loses_no_committed_event(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.outbox_writer",
+                             str(tmp_path)], stdout=subprocess.PIPE, cwd=ROOT, env=env)
+    assert proc.stdout is not None
+    confirmed: list[tuple[int, str]] = []
+    deadline = time.monotonic() + 30
+    while len(confirmed) < 2000 and time.monotonic() < deadline:
+        line = proc.stdout.readline().split()
+        if line:
+            confirmed.append((int(line[0]), line[1].decode()))
+    proc.send_signal(signal.SIGKILL)
+    rest = proc.stdout.read().split(b"\n")
+    proc.wait()
+    confirmed += [(int(x.split()[0]), x.split()[1].decode()) for x in rest if x.strip()]
+    assert len(confirmed) >= 2000
+    store, ob = _open(tmp_path)
+    rows = {r.seq: r.id for r in read_pending(store.conn, 0, 1_000_000)}
+    for seq, eid in confirmed:
+        assert rows.get(seq) == eid, f"committed event {seq} lost"
+    assert sorted(rows) == list(range(1, len(rows) + 1))  # no hole, no reuse
+    (nxt,) = _append(store, ob, EventType.TICKET_ISSUED)
+    assert nxt.seq == max(rows) + 1
+    store.close()

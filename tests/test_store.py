@@ -1,0 +1,107 @@
+"""Store: damaged files, unwritable and full state directories."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gated.config import OutboxConfig
+from gated.events import Event, EventType
+from gated.outbox import Outbox, ensure_schema, read_pending
+from gated.state import StateLoop
+from gated.store import StorageError, Store
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, options: str) -> Iterator[Path]:
+    path.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"needs root to mount a tmpfs: {res.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def _fill(tmp: Path, n: int) -> None:
+    store = Store(tmp, [ensure_schema])
+    store.open()
+    ob = Outbox(store.conn, OutboxConfig(), tmp, "s", "b")
+    with store.transaction():
+        for i in range(n):
+            ob.append(Event.make(EventType.TICKET_ISSUED, {"i": i, "pad": "x" * 300}))
+    store.close()
+
+
+def test_garbage_file_is_moved_aside_and_store_works(tmp_path: Path) -> None:
+    (tmp_path / "gated.db").write_bytes(b"this is not a database" * 100)
+    store = Store(tmp_path, [ensure_schema])
+    store.open()
+    assert store.recovery is not None
+    assert Path(store.recovery.moved_to).exists()
+    assert "not a database" in store.recovery.error
+    ob = Outbox(store.conn, OutboxConfig(), tmp_path, "s", "b", recovered=True)
+    with store.transaction():
+        ob.append(Event.make(EventType.TICKET_ISSUED))
+    store.close()
+
+
+def test_damaged_pages_keep_what_can_be_read(tmp_path: Path) -> None:
+    _fill(tmp_path, 2000)
+    db = tmp_path / "gated.db"
+    data = bytearray(db.read_bytes())
+    page = 4096
+    mid = (len(data) // page // 2) * page
+    data[mid:mid + page] = b"\xff" * page  # one leaf page of events destroyed
+    db.write_bytes(bytes(data))
+    store = Store(tmp_path, [ensure_schema])
+    store.open()
+    assert store.recovery is not None
+    kept = store.recovery.salvaged.get("events", 0)
+    assert 1500 <= kept < 2000, store.recovery
+    ob = Outbox(store.conn, OutboxConfig(), tmp_path, "s", "b", recovered=True)
+    with store.transaction():
+        new = ob.append(Event.make(EventType.TICKET_ISSUED))
+    assert new.seq > 2000  # never reuses a number that may have been published
+    rows = read_pending(store.conn, 0, 5000)
+    assert len(rows) == kept + 1
+    store.close()
+
+
+def test_state_dir_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(StorageError, match="cannot create state directory"):
+        Store(tmp_path / "f" / "state").open()
+
+
+def test_read_only_state_dir(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
+        with pytest.raises(StorageError, match="not writable.*chown"):
+            Store(ro).open()
+
+
+def test_really_full_disk_keeps_alarms(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "small", "size=1m") as small:
+        store = Store(small, [ensure_schema])
+        store.open()
+        ob = Outbox(store.conn, OutboxConfig(), small, "s", "b")
+        loop = StateLoop(store, ob)
+        loop.start()
+        results = []
+        for i in range(4000):  # far more than 1 MiB of heartbeats
+            results.append(loop.call(
+                lambda b, i=i: b.emit(EventType.HEARTBEAT, {"i": i, "pad": "h" * 400})))
+        for f in results:
+            with contextlib.suppress(StorageError):
+                f.result(30)
+        alarm = loop.call(lambda b: b.emit(EventType.ALARM, {"kind": "test"}).seq)
+        seq = alarm.result(30)
+        loop.stop()
+        assert any(r.seq == seq for r in read_pending(store.conn, 0, 100_000))
+        store.close()
