@@ -73,8 +73,7 @@ class Daemon:
                  CommandRegistry.ensure_schema]
         self.store = Store(cfg.state_dir, hooks)
         self.store.open()
-        self.outbox = Outbox(self.store.conn, cfg.outbox, cfg.state_dir, cfg.site.id,
-                             cfg.booth.id, recovered=self.store.recovery is not None)
+        self.outbox = Outbox(self.store, cfg.outbox, cfg.site.id, cfg.booth.id)
         self.loop = StateLoop(self.store, self.outbox, max_batch=cfg.outbox.max_batch,
                               clock_ok=clock_synchronised)
         self.lists = Lists(self.store.conn)

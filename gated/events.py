@@ -11,6 +11,7 @@ visitor classes and masked display strings (see ``gated.identity``).
 
 from __future__ import annotations
 
+import base64
 import enum
 import json
 import os
@@ -22,6 +23,7 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
 
 
 class EventPriority(enum.IntEnum):
@@ -98,11 +100,8 @@ class _IdGenerator:
             if value <= self._last:
                 value = self._last + 1
             self._last = value
-        chars = []
-        for _ in range(26):
-            chars.append(_CROCKFORD[value & 31])
-            value >>= 5
-        return "".join(reversed(chars))
+        # 130 bits in 20 bytes = 6 zero characters + 26; RFC 4648 base32 -> Crockford.
+        return base64.b32encode(value.to_bytes(20, "big"))[6:].decode().translate(_TO_CROCKFORD)
 
 
 _ids = _IdGenerator()

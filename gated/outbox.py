@@ -24,6 +24,7 @@ import structlog
 
 from gated.config import OutboxConfig
 from gated.events import Event, EventPriority
+from gated.store import StorageFull, Store
 
 log = structlog.get_logger(__name__)
 
@@ -71,15 +72,20 @@ class PendingRow:
 
 
 class Outbox:
-    def __init__(self, conn: sqlite3.Connection, cfg: OutboxConfig, state_dir: Path,
-                 site: str, booth: str, *, recovered: bool = False) -> None:
+    def __init__(self, store: Store, cfg: OutboxConfig, site: str, booth: str) -> None:
+        """``store`` must be open; the outbox persists its seq at each of its commits."""
+        conn = store.conn
+        recovered = store.recovery is not None
+        state_dir = store.state_dir
+        store.before_commit.append(self.flush)
         self._conn = conn
+        self._meta_seq = 0
         self.cfg = cfg
         self.site = site
         self.booth = booth
         self._hwm_path = Path(state_dir) / HWM_NAME
         self._hwm = _read_hwm(self._hwm_path)
-        meta_seq = self._meta("last_seq")
+        meta_seq = self._meta_seq = self._meta("last_seq")
         max_row = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
         self.last_seq = max(meta_seq, max_row)
         if recovered or (self.last_seq == 0 and self._hwm > 0):
@@ -102,8 +108,12 @@ class Outbox:
         """Give ``event`` its seq and store it; call inside the open transaction."""
         seq = self.last_seq + 1
         if seq > self._hwm:
+            try:
+                _write_hwm(self._hwm_path, seq + SEQ_BLOCK)
+            except OSError as e:
+                raise StorageFull(f"cannot reserve sequence numbers in {self._hwm_path}: "
+                                  f"{e.strerror}") from e
             self._hwm = seq + SEQ_BLOCK
-            _write_hwm(self._hwm_path, self._hwm)
         stored = Event(type=event.type, payload=event.payload, priority=event.priority,
                        id=event.id, ts=event.ts, seq=seq, schema=event.schema,
                        clock_ok=event.clock_ok)
@@ -113,17 +123,21 @@ class Outbox:
             self.pending_evictions[str(stored.type)] += 1
             self._count_evicted(1)
             self.last_seq = seq  # the number is burnt: central sees the gap, never a reuse
-            self._set_meta("last_seq", seq)
             return stored
         self._conn.execute(
             "INSERT INTO events (seq, id, type, priority, ts, size, body, attempts) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
             (seq, stored.id, str(stored.type), int(stored.priority), stored.ts, size, body))
-        self._set_meta("last_seq", seq)
         self.last_seq = seq
         self.depth += 1
         self.bytes += size
         return stored
+
+    def flush(self) -> None:
+        """Persist ``last_seq`` in the open transaction (once per commit, not per event)."""
+        if self.last_seq != self._meta_seq:
+            self._set_meta("last_seq", self.last_seq)
+            self._meta_seq = self.last_seq
 
     def _make_room(self, priority: EventPriority, size: int) -> bool:
         is_alarm = priority >= EventPriority.ALARM
@@ -212,6 +226,7 @@ class Outbox:
         row = self._conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
         self.depth, self.bytes = int(row[0]), int(row[1])
         self.evicted_total = self._meta("evicted_total")
+        self._meta_seq = self._meta("last_seq")
         self.pending_evictions.clear()
 
     # ------------------------------------------------------------------ reading

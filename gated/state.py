@@ -6,8 +6,8 @@ next transaction (group commit): one fsync for many events, each durable within 
 its arrival. Effects registered with ``batch.after_commit`` (drive a gate, print a ticket)
 run only once the transaction is on disk; if it fails, they never run.
 
-Each item runs inside its own SAVEPOINT: an item that raises is rolled back alone, its events
-and effects dropped, and the rest of the batch commits. Durable state lives in SQLite; a handler
+An item that raises is rolled back alone: its events and effects are dropped and the rest of
+the batch is run again and commits. Durable state lives in SQLite; a handler
 that caches anything in memory registers ``batch.on_rollback`` to rebuild it.
 """
 
@@ -32,6 +32,13 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[["Batch"], Any]
 _STOP = object()
+
+
+class _ItemFailed(Exception):
+    def __init__(self, item: _Item, error: Exception) -> None:
+        super().__init__(str(error))
+        self.item = item
+        self.error = error
 
 
 @dataclass
@@ -153,94 +160,92 @@ class StateLoop:
         return out
 
     def run_batch(self, items: list[_Item]) -> None:
-        """Run ``items`` in one transaction; on a full disk, free low-value rows and retry."""
+        """Run ``items`` in one transaction.
+
+        An item that raises is dropped and the rest run again in a fresh transaction (cheaper
+        than a savepoint per item on the hot path: failures are rare, and handlers are
+        re-runnable because their state is in SQLite). On a full disk, low-value rows are
+        freed in growing shares before each new attempt.
+        """
+        pending = list(items)
+        failed: list[tuple[_Item, BaseException]] = []
         fractions = (0.0, 0.1, 0.25, 0.5)  # of low-value rows freed before each attempt
-        for attempt, fraction in enumerate(fractions, start=1):
+        level = 0
+        while True:
             batch = Batch(self.outbox, self.store.conn, clock_ok=self._clock_ok())
-            results: list[tuple[_Item, Any, BaseException | None]] = []
+            results: list[tuple[_Item, Any]] = []
             try:
-                with self.store.transaction() as conn:
-                    if fraction:
-                        freed = self.outbox.evict_for_space(fraction)
+                with self.store.transaction():
+                    if fractions[level]:
+                        freed = self.outbox.evict_for_space(fractions[level])
                         log.warning("storage_full_evicted", rows=freed)
-                    for item in items:
-                        results.append(self._run_item(conn, batch, item))
+                    for item in pending:
+                        results.append((item, self._run_item(item, batch)))
                     report = self.outbox.take_eviction_report()
                     if report:
                         batch.emit(EventType.OUTBOX_EVICTED,
                                    {"evicted": report, "evicted_total": self.outbox.evicted_total})
+            except _ItemFailed as f:
+                self._rolled_back(batch)
+                log.error("state_item_failed", handler=getattr(f.item.fn, "__name__", "?"),
+                          error=repr(f.error), exc_info=f.error)
+                failed.append((f.item, f.error))
+                pending.remove(f.item)
+                continue
             except StorageFull as e:
                 self._rolled_back(batch)
-                log.error("storage_full", attempt=attempt, error=str(e))
-                if attempt < len(fractions):
+                log.error("storage_full", attempt=level + 1, error=str(e))
+                if level + 1 < len(fractions):
+                    level += 1
                     continue
                 self.storage_failed = True
-                for item in items:
-                    if item.future is not None and not item.future.done():
-                        item.future.set_exception(e)
+                self._fail([(i, e) for i in pending] + failed)
                 return
             except Exception as e:  # noqa: BLE001 - the state thread must survive anything
                 self._rolled_back(batch)
                 log.exception("state_batch_failed", error=str(e))
-                for item in items:
-                    if item.future is not None and not item.future.done():
-                        item.future.set_exception(e)
+                self._fail([(i, e) for i in pending] + failed)
                 return
             self.storage_failed = False
             self.commits += 1
-            self.items_run += len(items)
+            self.items_run += len(pending)
             self._after_commit(batch, results)
+            self._fail(failed)
             return
 
-    def _run_item(self, conn: Any, batch: Batch, item: _Item) -> tuple[_Item, Any, Exception | None]:
-        mark = (len(batch.events), len(batch.effects), len(batch.rollbacks))
-        conn.execute("SAVEPOINT item")
+    @staticmethod
+    def _run_item(item: _Item, batch: Batch) -> Any:
         try:
-            result = item.fn(batch)
+            return item.fn(batch)
         except StorageFull:
             raise
         except sqlite3.OperationalError as e:
             if is_full_error(e):
                 raise StorageFull(str(e)) from e
-            self._undo_item(conn, batch, mark)
-            log.exception("state_item_failed", handler=getattr(item.fn, "__name__", "?"),
-                          error=str(e))
-            return item, None, e
+            raise _ItemFailed(item, e) from e
         except Exception as e:  # noqa: BLE001 - one bad item must not sink the batch
-            self._undo_item(conn, batch, mark)
-            log.exception("state_item_failed", handler=getattr(item.fn, "__name__", "?"),
-                          error=str(e))
-            return item, None, e
-        conn.execute("RELEASE item")
-        return item, result, None
+            raise _ItemFailed(item, e) from e
 
-    def _undo_item(self, conn: Any, batch: Batch, mark: tuple[int, int, int]) -> None:
-        """Roll one failed item back to its savepoint; if SQLite already ended the whole
-        transaction, the error propagates and the batch as a whole is rolled back."""
-        conn.execute("ROLLBACK TO item")
-        conn.execute("RELEASE item")
-        for fn in batch.rollbacks[mark[2]:]:
-            fn()
-        del batch.events[mark[0]:], batch.effects[mark[1]:], batch.rollbacks[mark[2]:]
-        self.outbox.resync()
+    @staticmethod
+    def _fail(items: list[tuple[_Item, BaseException]]) -> None:
+        for item, err in items:
+            if item.future is not None and not item.future.done():
+                item.future.set_exception(err)
 
     def _rolled_back(self, batch: Batch) -> None:
         for fn in batch.rollbacks:
             fn()
         self.outbox.resync()
 
-    def _after_commit(self, batch: Batch, results: list[tuple[_Item, Any, Any]]) -> None:
+    def _after_commit(self, batch: Batch, results: list[tuple[_Item, Any]]) -> None:
         for effect in batch.effects:
             try:
                 effect()
             except Exception as e:  # noqa: BLE001 - an effect failing is logged, not fatal
                 log.exception("effect_failed", error=str(e))
-        for item, result, err in results:
+        for item, result in results:
             if item.future is not None and not item.future.done():
-                if err is not None:
-                    item.future.set_exception(err)
-                else:
-                    item.future.set_result(result)
+                item.future.set_result(result)
         if batch.events:
             for listener in self.on_commit:
                 listener(batch.events)

@@ -78,6 +78,9 @@ class Store:
         self.db: sqlite_utils.Database | None = None
         self.recovery: Recovery | None = None
         self._depth = 0
+        #: Called inside every transaction just before COMMIT (the outbox writes its
+        #: sequence high-water mark once per transaction there, not once per event).
+        self.before_commit: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -137,6 +140,8 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             yield conn
+            for hook in self.before_commit:
+                hook()
             conn.execute("COMMIT")
         except BaseException as e:
             with contextlib.suppress(sqlite3.Error):

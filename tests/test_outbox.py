@@ -23,8 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _open(tmp: Path, **cfg: object) -> tuple[Store, Outbox]:
     store = Store(tmp, [ensure_schema])
     store.open()
-    ob = Outbox(store.conn, OutboxConfig(**cfg), tmp, "s", "b",  # type: ignore[arg-type]
-                recovered=store.recovery is not None)
+    ob = Outbox(store, OutboxConfig(**cfg), "s", "b")  # type: ignore[arg-type]
     return store, ob
 
 

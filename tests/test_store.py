@@ -32,7 +32,7 @@ def tmpfs(path: Path, options: str) -> Iterator[Path]:
 def _fill(tmp: Path, n: int) -> None:
     store = Store(tmp, [ensure_schema])
     store.open()
-    ob = Outbox(store.conn, OutboxConfig(), tmp, "s", "b")
+    ob = Outbox(store, OutboxConfig(), "s", "b")
     with store.transaction():
         for i in range(n):
             ob.append(Event.make(EventType.TICKET_ISSUED, {"i": i, "pad": "x" * 300}))
@@ -46,7 +46,7 @@ def test_garbage_file_is_moved_aside_and_store_works(tmp_path: Path) -> None:
     assert store.recovery is not None
     assert Path(store.recovery.moved_to).exists()
     assert "not a database" in store.recovery.error
-    ob = Outbox(store.conn, OutboxConfig(), tmp_path, "s", "b", recovered=True)
+    ob = Outbox(store, OutboxConfig(), "s", "b")
     with store.transaction():
         ob.append(Event.make(EventType.TICKET_ISSUED))
     store.close()
@@ -65,7 +65,7 @@ def test_damaged_pages_keep_what_can_be_read(tmp_path: Path) -> None:
     assert store.recovery is not None
     kept = store.recovery.salvaged.get("events", 0)
     assert 1500 <= kept < 2000, store.recovery
-    ob = Outbox(store.conn, OutboxConfig(), tmp_path, "s", "b", recovered=True)
+    ob = Outbox(store, OutboxConfig(), "s", "b")
     with store.transaction():
         new = ob.append(Event.make(EventType.TICKET_ISSUED))
     assert new.seq > 2000  # never reuses a number that may have been published
@@ -86,22 +86,33 @@ def test_read_only_state_dir(tmp_path: Path) -> None:
             Store(ro).open()
 
 
-def test_really_full_disk_keeps_alarms(tmp_path: Path) -> None:
-    with tmpfs(tmp_path / "small", "size=1m") as small:
+def test_really_full_disk_survives_and_recovers(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "small", "size=2m") as small:
+        filler = small / "filler"
         store = Store(small, [ensure_schema])
         store.open()
-        ob = Outbox(store.conn, OutboxConfig(), small, "s", "b")
+        ob = Outbox(store, OutboxConfig(), "s", "b")
         loop = StateLoop(store, ob)
         loop.start()
-        results = []
-        for i in range(4000):  # far more than 1 MiB of heartbeats
-            results.append(loop.call(
-                lambda b, i=i: b.emit(EventType.HEARTBEAT, {"i": i, "pad": "h" * 400})))
-        for f in results:
-            with contextlib.suppress(StorageError):
-                f.result(30)
-        alarm = loop.call(lambda b: b.emit(EventType.ALARM, {"kind": "test"}).seq)
-        seq = alarm.result(30)
+        with store.transaction():
+            ob.append(Event.make(EventType.HEARTBEAT))  # reserves the first seq block
+        with open(filler, "wb") as f:  # the SD card fills up with something else
+            with contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+        failures = 0
+        for i in range(200):
+            fut = loop.call(lambda b, i=i: b.emit(EventType.TICKET_ISSUED,
+                                                  {"i": i, "pad": "t" * 2000}))
+            try:
+                fut.result(30)
+            except StorageError:
+                failures += 1
+        assert failures > 0 and loop.storage_failed and loop.running
+        filler.unlink()  # IT frees space
+        seq = loop.call(lambda b: b.emit(EventType.ALARM, {"kind": "test"}).seq).result(30)
+        assert not loop.storage_failed
         loop.stop()
         assert any(r.seq == seq for r in read_pending(store.conn, 0, 100_000))
         store.close()

@@ -18,8 +18,7 @@ def main() -> None:
     state_dir = Path(sys.argv[1])
     store = Store(state_dir, [ensure_schema])
     store.open()
-    outbox = Outbox(store.conn, OutboxConfig(), state_dir, "s", "b",
-                    recovered=store.recovery is not None)
+    outbox = Outbox(store, OutboxConfig(), "s", "b")
     loop = StateLoop(store, outbox)
     loop.start()
     lock = threading.Lock()
