@@ -37,4 +37,6 @@ def driver_class(type_name: str) -> type[Device]:
 
 
 def build_driver(name: str, config: Any, **kwargs: Any) -> Device:
-    return driver_class(config.type)(name, config, **kwargs)
+    cls: Any = driver_class(config.type)
+    driver: Device = cls(name, config, **kwargs)
+    return driver

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import structlog
 
-from drivers.base import DeviceCommand, DeviceKind, DeviceState, Observation
+from drivers.base import Device, DeviceCommand, DeviceKind, DeviceState, Observation
 from drivers.registry import build_driver, driver_class
 from gated.config import GatedConfig
 from gated.config_devices import ModbusGateConfig
@@ -80,8 +80,8 @@ def _kind_of(type_name: str) -> DeviceKind:
     return _KINDS[type_name]
 
 
-def _factory(name: str, dev_cfg: object, kwargs: dict[str, object]) -> Callable[[], object]:
-    def make() -> object:
+def _factory(name: str, dev_cfg: object, kwargs: dict[str, object]) -> Callable[[], Device]:
+    def make() -> Device:
         return build_driver(name, dev_cfg, **kwargs)
     return make
 

@@ -50,7 +50,7 @@ def configure_logging(level: LogLevel = LogLevel.INFO, fmt: LogFormat = LogForma
     _listener.start()
     atexit.register(shutdown_logging)
     root = logging.getLogger("gated")
-    root.handlers[:] = [logging.handlers.QueueHandler(q)]  # type: ignore[arg-type]
+    root.handlers[:] = [logging.handlers.QueueHandler(q)]
     root.propagate = False
     root.setLevel(logging.DEBUG)
     structlog.configure(

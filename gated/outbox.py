@@ -88,12 +88,11 @@ class Outbox:
         meta_seq = self._meta_seq = self._meta("last_seq")
         max_row = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
         self.last_seq = max(meta_seq, max_row)
+        self.seq_gap_from: int | None = None
         if recovered or (self.last_seq == 0 and self._hwm > 0):
             # The database was lost or rebuilt: numbers up to the reservation may be in use.
             self.last_seq = max(self.last_seq, self._hwm)
             self.seq_gap_from = meta_seq
-        else:
-            self.seq_gap_from = None
         row = conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
         self.depth, self.bytes = int(row[0]), int(row[1])
         self.evicted_total = self._meta("evicted_total")

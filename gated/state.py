@@ -201,7 +201,7 @@ class StateLoop:
                 self.storage_failed = True
                 self._fail([(i, e) for i in pending] + failed)
                 return
-            except Exception as e:  # noqa: BLE001 - the state thread must survive anything
+            except Exception as e:  # the state thread must survive anything
                 self._rolled_back(batch)
                 log.exception("state_batch_failed", error=str(e))
                 self._fail([(i, e) for i in pending] + failed)
@@ -223,7 +223,7 @@ class StateLoop:
             if is_full_error(e):
                 raise StorageFull(str(e)) from e
             raise _ItemFailed(item, e) from e
-        except Exception as e:  # noqa: BLE001 - one bad item must not sink the batch
+        except Exception as e:  # one bad item must not sink the batch
             raise _ItemFailed(item, e) from e
 
     @staticmethod
@@ -241,7 +241,7 @@ class StateLoop:
         for effect in batch.effects:
             try:
                 effect()
-            except Exception as e:  # noqa: BLE001 - an effect failing is logged, not fatal
+            except Exception as e:  # an effect failing is logged, not fatal
                 log.exception("effect_failed", error=str(e))
         for item, result in results:
             if item.future is not None and not item.future.done():

@@ -184,7 +184,7 @@ class Store:
             return
         try:
             for table in self.db.table_names():
-                cols = [c.name for c in self.db[table].columns]  # type: ignore[union-attr]
+                cols = [c.name for c in self.db[table].columns]
                 rows = _readable_rows(src, table, cols)
                 if rows is None:
                     rec.lost_tables.append(table)
