@@ -23,7 +23,7 @@ from gated import __version__, identity, outbox
 from gated.booth import BoothLogic
 from gated.clock import clock_synchronised
 from gated.commands import CommandRegistry
-from gated.config import GatedConfig, load_config
+from gated.config import ConfigError, GatedConfig, load_config
 from gated.devices import DeviceDirectory
 from gated.events import EventType
 from gated.lists import Lists
@@ -133,7 +133,7 @@ class Daemon:
             return {"ok": False, "reason": "no config file to reload"}
         try:
             new = load_config(self.config_path)
-        except Exception as e:  # a bad file must not take the daemon down
+        except ConfigError as e:  # a bad file must not take the daemon down
             log.error("config_reload_failed", error=str(e))
             return {"ok": False, "reason": str(e)}
         restart = [k for k in ("site", "booth", "state_dir", "devices", "outbox")
