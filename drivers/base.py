@@ -257,3 +257,14 @@ class TicketPrinter(Device):
 
 class QrScanner(Device):
     kind = DeviceKind.QR_SCANNER
+
+
+@dataclass(frozen=True)
+class GatePassage(Observation):
+    """The safety beam was interrupted, then cleared, while the arm was not closed.
+
+    ``count`` numbers the passages since the gate was last commanded open (1 = the first), so
+    the core can flag tailgating (more passages than authorisations) without its own tally.
+    """
+
+    count: int = 1
