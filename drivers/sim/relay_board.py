@@ -1,0 +1,344 @@
+"""A Modbus RTU relay board with a barrier arm wired to it, served on a pty.
+
+The driver under test opens ``sim.port`` (the pty slave) like a real ``/dev/ttyUSB0``; the sim
+reads requests from the master side, parses them with ``drivers.modbus_rtu`` and answers with
+correct CRCs: the FC05 echo, FC02 input bits, exception replies for coils or inputs the board
+does not have (ILLEGAL_DATA_ADDRESS), bad values (ILLEGAL_DATA_VALUE) and other functions
+(ILLEGAL_FUNCTION). Frames with a bad CRC or for another address are ignored, as on a bus.
+
+Relays follow the board's coils; a rising edge on the OPEN/CLOSE/STOP relay (numbers from
+``GateCoils``) presses that button of the ``BarrierArm``. Inputs follow ``GateInputMap``:
+open and closed limits from the arm, the safety beam and fire input from ``set_beam`` /
+``set_fire``. Knobs for faults: ``jam``, ``force_open()``, ``fault`` (``BoardFault.GARBAGE``
+answers noise of the right length, ``SILENT`` answers nothing) and ``unplug()``, which closes
+the pty so the driver sees the device vanish.
+
+Runs in its own thread; every public method is safe to call from another thread. Standalone:
+``python -m drivers.sim.relay_board`` prints the port and takes console commands.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import random
+import select
+import threading
+import time
+import tty
+import types
+from typing import Self
+
+import structlog
+
+from drivers.base import ProtocolError
+from drivers.modbus_rtu import (
+    FLASH_BASE,
+    FLASH_UNIT_MS,
+    MAX_READ_BITS,
+    CoilValue,
+    ExceptionCode,
+    FrameError,
+    FunctionCode,
+    ReadDiscreteInputs,
+    WriteCoil,
+    exception_reply,
+    parse_request,
+    read_discrete_inputs_reply,
+    request_length,
+)
+from drivers.sim.barrier_arm import BarrierArm, Button
+from gated.config_devices import GateCoils, GateInputMap
+
+log = structlog.get_logger(__name__)
+
+SILENCE_S = 0.02  # a partial frame older than this is dropped, like an RTU inter-frame gap
+
+
+class BoardFault(enum.StrEnum):
+    NONE = "none"
+    GARBAGE = "garbage"
+    SILENT = "silent"
+
+
+class RelayBoardSim:
+    def __init__(self, *, address: int = 1, coils: GateCoils | None = None,
+                 inputs: GateInputMap | None = None, travel_s: float = 2.0,
+                 relay_count: int = 8, input_count: int = 8, seed: int = 0) -> None:
+        self.address = address
+        self.coil_map = coils or GateCoils()
+        self.input_map = inputs or GateInputMap()
+        self.relay_count = relay_count
+        self.input_count = input_count
+        self.arm = BarrierArm(travel_s)
+        self.fault = BoardFault.NONE
+        self.relays = [False] * relay_count
+        #: (monotonic time, relay, on) for every relay change, flashes included
+        self.relay_log: list[tuple[float, int, bool]] = []
+        #: perf_counter() at which the first byte of each request was read (for bench/)
+        self.request_times: list[float] = []
+        self.requests = 0
+        self.ignored_frames = 0
+        self._beam = False
+        self._fire = False
+        self._flash_off: dict[int, float] = {}
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._wake_r, self._wake_w = -1, -1
+        self._thread: threading.Thread | None = None
+        self._port = ""
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def port(self) -> str:
+        if not self._port:
+            raise RuntimeError("simulator not started")
+        return self._port
+
+    def start(self) -> Self:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        self._master, self._slave, self._port = master, slave, os.ttyname(slave)
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._serve, name="relay-board-sim", daemon=True)
+        self._thread.start()
+        log.info("relay_board_sim_started", port=self._port)
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            os.write(self._wake_w, b"x")
+            self._thread.join(5)
+            self._thread = None
+        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
+            if fd is not None and fd >= 0:
+                os.close(fd)
+        self._master = self._slave = None
+        self._wake_r = self._wake_w = -1
+
+    def unplug(self) -> None:
+        """Close the pty like a pulled USB adapter: the driver's next read or write fails."""
+        self.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: types.TracebackType | None) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ knobs
+    def set_beam(self, interrupted: bool) -> None:
+        with self._lock:
+            self._beam = interrupted
+
+    def set_fire(self, alarm: bool) -> None:
+        with self._lock:
+            self._fire = alarm
+
+    @property
+    def jam(self) -> bool:
+        return self.arm.jammed
+
+    @jam.setter
+    def jam(self, jammed: bool) -> None:
+        with self._lock:
+            self.arm.jammed = jammed
+
+    def force_open(self) -> None:
+        with self._lock:
+            self.arm.force_open(time.monotonic())
+
+    def position(self) -> float:
+        with self._lock:
+            return self.arm.position(time.monotonic())
+
+    def presses(self, button: Button) -> int:
+        with self._lock:
+            return sum(1 for _, b in self.arm.presses if b == button)
+
+    def input_bits(self) -> list[bool]:
+        """The board's discrete inputs now, wiring polarity applied."""
+        with self._lock:
+            return self._input_bits(time.monotonic())
+
+    # ------------------------------------------------------------------ the board
+    def _input_bits(self, now: float) -> list[bool]:
+        limits = self.arm.limits(now)
+        bits = [False] * self.input_count
+        m = self.input_map
+        for number, value in ((m.open_limit, limits.open_limit),
+                              (m.closed_limit, limits.closed_limit),
+                              (m.safety_beam, self._beam), (m.fire_alarm, self._fire)):
+            if number is not None and number < self.input_count:
+                bits[number] = value
+        return [b != m.active_low for b in bits]
+
+    def _set_relay(self, relay: int, on: bool, now: float) -> None:
+        if self.relays[relay] == on:
+            return
+        self.relays[relay] = on
+        self.relay_log.append((now, relay, on))
+        if on:
+            button = {self.coil_map.open: Button.OPEN, self.coil_map.close: Button.CLOSE,
+                      self.coil_map.stop: Button.STOP}.get(relay)
+            if button is not None:
+                self.arm.press(button, now)
+
+    def _write_coil(self, req: WriteCoil, frame: bytes, now: float) -> bytes:
+        fc = FunctionCode.WRITE_SINGLE_COIL
+        if req.coil < self.relay_count:
+            if req.value not in (CoilValue.ON, CoilValue.OFF):
+                return exception_reply(self.address, fc, ExceptionCode.ILLEGAL_DATA_VALUE)
+            self._flash_off.pop(req.coil, None)
+            self._set_relay(req.coil, req.value == CoilValue.ON, now)
+            return frame
+        relay = req.coil - FLASH_BASE
+        if 0 <= relay < self.relay_count:
+            if req.value == 0:
+                return exception_reply(self.address, fc, ExceptionCode.ILLEGAL_DATA_VALUE)
+            self._set_relay(relay, True, now)
+            self._flash_off[relay] = now + req.value * FLASH_UNIT_MS / 1000
+            return frame
+        return exception_reply(self.address, fc, ExceptionCode.ILLEGAL_DATA_ADDRESS)
+
+    def _read_inputs(self, req: ReadDiscreteInputs, now: float) -> bytes:
+        fc = FunctionCode.READ_DISCRETE_INPUTS
+        if not 1 <= req.count <= MAX_READ_BITS:
+            return exception_reply(self.address, fc, ExceptionCode.ILLEGAL_DATA_VALUE)
+        if req.start + req.count > self.input_count:
+            return exception_reply(self.address, fc, ExceptionCode.ILLEGAL_DATA_ADDRESS)
+        bits = self._input_bits(now)
+        return read_discrete_inputs_reply(self.address, bits[req.start:req.start + req.count])
+
+    def answer(self, frame: bytes) -> bytes | None:
+        """The board's reply to one whole request frame, or ``None`` for no reply."""
+        now = time.monotonic()
+        with self._lock:
+            try:
+                req = parse_request(frame)
+            except ProtocolError:
+                self.ignored_frames += 1
+                return None
+            if req.address != self.address or self.fault == BoardFault.SILENT:
+                self.ignored_frames += 1
+                return None
+            self.requests += 1
+            if isinstance(req, WriteCoil):
+                reply = self._write_coil(req, frame, now)
+            elif isinstance(req, ReadDiscreteInputs):
+                reply = self._read_inputs(req, now)
+            else:
+                reply = exception_reply(self.address, req.function,
+                                        ExceptionCode.ILLEGAL_FUNCTION)
+            if self.fault == BoardFault.GARBAGE:
+                reply = bytes(self._rng.randrange(256) for _ in reply)
+            return reply
+
+    def _expire_flashes(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for relay, off_at in list(self._flash_off.items()):
+                if now >= off_at:
+                    del self._flash_off[relay]
+                    self._set_relay(relay, False, now)
+
+    def _serve(self) -> None:
+        master = self._master
+        assert master is not None
+        buf = bytearray()
+        last_rx = 0.0
+        while True:
+            busy = bool(buf or self._flash_off)
+            ready, _, _ = select.select([master, self._wake_r], [], [], 0.005 if busy else None)
+            self._expire_flashes()
+            if self._wake_r in ready:
+                return
+            now = time.monotonic()
+            if buf and now - last_rx > SILENCE_S:
+                self._frame_by_silence(buf)
+            if master not in ready:
+                continue
+            try:
+                data = os.read(master, 1024)
+            except OSError as e:
+                log.warning("relay_board_sim_read_failed", error=str(e))
+                return
+            if not buf:
+                self.request_times.append(time.perf_counter())
+            last_rx = time.monotonic()
+            buf += data
+            while buf:
+                try:
+                    length = request_length(bytes(buf[:7]))
+                except FrameError:
+                    break  # unknown function: wait for silence to end the frame
+                if length is None or len(buf) < length:
+                    break
+                frame = bytes(buf[:length])
+                del buf[:length]
+                if not self._reply(master, frame):
+                    return
+
+    def _frame_by_silence(self, buf: bytearray) -> None:
+        frame = bytes(buf)
+        buf.clear()
+        if self._master is not None and len(frame) >= 4:
+            self._reply(self._master, frame)
+        else:
+            self.ignored_frames += 1
+
+    def _reply(self, master: int, frame: bytes) -> bool:
+        reply = self.answer(frame)
+        if reply is None:
+            return True
+        try:
+            os.write(master, reply)
+        except OSError as e:
+            log.warning("relay_board_sim_write_failed", error=str(e))
+            return False
+        return True
+
+
+def main() -> None:
+    """Run the board on a pty for manual tests; type ``help`` for the console commands."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--address", type=int, default=1)
+    parser.add_argument("--travel", type=float, default=2.0, help="arm travel time, seconds")
+    args = parser.parse_args()
+    with RelayBoardSim(address=args.address, travel_s=args.travel) as sim:
+        print(f"relay board on {sim.port} (address {args.address}); type help", flush=True)
+        _console(sim)
+
+
+def _console(sim: RelayBoardSim) -> None:
+    actions = {
+        "beam on": lambda: sim.set_beam(True), "beam off": lambda: sim.set_beam(False),
+        "fire on": lambda: sim.set_fire(True), "fire off": lambda: sim.set_fire(False),
+        "jam on": lambda: setattr(sim, "jam", True), "jam off": lambda: setattr(sim, "jam", False),
+        "force": sim.force_open,
+        "garbage": lambda: setattr(sim, "fault", BoardFault.GARBAGE),
+        "silent": lambda: setattr(sim, "fault", BoardFault.SILENT),
+        "ok": lambda: setattr(sim, "fault", BoardFault.NONE),
+    }
+    while True:
+        try:
+            line = input("> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if line in ("quit", "unplug"):
+            return
+        if line in actions:
+            actions[line]()
+        elif line != "status":
+            print("commands:", ", ".join([*actions, "status", "quit"]))
+        print(f"arm {sim.position():.2f} relays {sim.relays} inputs {sim.input_bits()} "
+              f"fault {sim.fault}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
