@@ -1,0 +1,433 @@
+"""Barrier gate driven through a Modbus RTU relay board (PROTOCOLS.md section 4).
+
+OPEN, CLOSE and STOP are momentary relay pulses on the controller's dry-contact terminals:
+FC05 coil on, then off ``pulse_ms`` later (the "off" is written from ``poll``, so ``execute``
+returns at once), or with ``vendor_pulse`` one Waveshare flash command the board times itself.
+An optional relay drives the assist lamp or buzzer. Inputs are read with FC02 every
+``poll_interval_ms``: open and closed limits, the loop or infrared safety beam, the fire alarm.
+
+Behaviour the core can rely on:
+- ``open`` arms auto-close: the arm closes once a passage is complete (beam interrupted then
+  cleared) or ``auto_close_s`` after it reached the open limit, whichever comes first; ``hold``
+  (or ``hold_open``) suppresses it until ``release`` or ``close``.
+- The arm is never sent down while the beam is interrupted: an explicit ``close`` re-reads the
+  inputs first and is refused (``close_refused_safety``); auto-close waits; a beam interrupted
+  while closing sends the arm back up (``close_refused_safety``, detail "reversed").
+- Alarms (``GateAlarm.kind``): ``jam`` (commanded but the limit was not reached within
+  ``travel_timeout_s``; also sets ``fault`` until a limit is reached), ``forced`` (arm left the
+  closed limit without an open command), ``held_open`` (open longer than
+  ``held_open_alarm_s`` outside hold and fire), ``fire`` / ``fire_cleared``, and
+  ``close_refused_fire``. ``GatePassage`` numbers passages since the last open command.
+- Fire alarm in a ``fail_open`` zone: open, hold, refuse ``close`` until the input clears,
+  then auto-close as after an ordinary opening. In other zones fire is reported only.
+- Link failure: the driver cannot move the arm without the board, so the physical fail-safe
+  is the controller's (wire it to open, or stay open, when the board loses power). The driver
+  reports the failure as ``DeviceTimeout`` / ``DeviceUnavailable`` carrying the arm's last
+  known position, and logs ``gate_link_lost``. A fresh driver (after reopen) switches the
+  command relays off, reads the inputs and reports them at once; an arm found open is left
+  open (the driver never closes what it did not open) and raises ``held_open`` later.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import structlog
+
+from drivers.base import (
+    CommandDone,
+    DeviceCommand,
+    DeviceError,
+    DeviceTimeout,
+    DeviceUnavailable,
+    Gate,
+    GateAlarm,
+    GateInputs,
+    GatePassage,
+    Observation,
+    ProtocolError,
+)
+from drivers.modbus_link import RtuLink
+from drivers.modbus_rtu import (
+    CoilValue,
+    check_write_coil_reply,
+    flash_request,
+    parse_read_discrete_inputs_reply,
+    read_discrete_inputs_request,
+    write_coil_request,
+)
+from gated.config_devices import ModbusGateConfig
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+class GateAlarmKind(enum.StrEnum):
+    JAM = "jam"
+    FORCED = "forced"
+    HELD_OPEN = "held_open"
+    FIRE = "fire"
+    FIRE_CLEARED = "fire_cleared"
+    CLOSE_REFUSED_SAFETY = "close_refused_safety"
+    CLOSE_REFUSED_FIRE = "close_refused_fire"
+
+
+class Relay(enum.StrEnum):
+    OPEN = "open"
+    CLOSE = "close"
+    STOP = "stop"
+    LAMP = "lamp"
+
+
+class Intent(enum.StrEnum):
+    """The last movement this driver asked for; NONE after (re)connect or a completed close."""
+
+    NONE = "none"
+    OPEN = "open"
+    CLOSE = "close"
+    STOP = "stop"
+
+
+INPUTS = ("open_limit", "closed_limit", "safety_beam", "fire_alarm")
+ATTEMPTS = 2  # one retry for a lost or garbled frame, which RS-485 noise makes routine
+
+
+class ModbusGate(Gate):
+    def __init__(self, name: str, config: ModbusGateConfig, *, fail_open: bool = True) -> None:
+        super().__init__(name)
+        self.config = config
+        self.fail_open = fail_open
+        self._log = log.bind(device=name, zone=config.zone)
+        self._link = RtuLink(config.port, baudrate=config.baudrate,
+                             timeout_s=config.response_timeout_ms / 1000)
+        addr = config.address
+        coils = {Relay.OPEN: config.coils.open, Relay.CLOSE: config.coils.close,
+                 Relay.STOP: config.coils.stop, Relay.LAMP: config.coils.lamp}
+        self._coil = {r: c for r, c in coils.items() if c is not None}
+        # Frames are built once: the path from execute() to the first byte stays short.
+        self._on = {r: write_coil_request(addr, c, CoilValue.ON) for r, c in self._coil.items()}
+        self._off = {r: write_coil_request(addr, c, CoilValue.OFF) for r, c in self._coil.items()}
+        self._flash = {r: flash_request(addr, c, config.pulse_ms)
+                       for r, c in self._coil.items() if c <= 0xFF}
+        self._wired = {f: n for f in INPUTS if (n := getattr(config.inputs, f)) is not None}
+        self._first_input = min(self._wired.values(), default=0)
+        count = max(self._wired.values(), default=0) - self._first_input + 1
+        self._read_request = (read_discrete_inputs_request(addr, self._first_input, count)
+                              if self._wired else None)
+        self._poll_s = config.poll_interval_ms / 1000
+        self._handlers: dict[str, Callable[[DeviceCommand, float], list[Observation]]] = {
+            "open": self._cmd_open, "hold_open": self._cmd_open, "close": self._cmd_close,
+            "stop": self._cmd_stop, "lamp": self._cmd_lamp, "release": self._cmd_release}
+        self._reset()
+
+    def _reset(self) -> None:
+        self._inputs = GateInputs(False, False, False, False)
+        self._seen = False  # inputs read at least once since open()
+        self._pending: list[Observation] = []
+        self._intent = Intent.NONE
+        self._travel: tuple[Intent, float] | None = None  # target and deadline
+        self._auto_close_at: float | None = None
+        self._open_since: float | None = None
+        self._held_alarmed = False
+        self._hold = False
+        self._fire_hold = False
+        self._beam_in_gate = False
+        self._passages = 0
+        self._pulse_off: dict[Relay, float] = {}
+        self._next_read_at = 0.0
+        self._jam: str | None = None
+        self._limits_bad = False
+        self.fault = None
+
+    # ------------------------------------------------------------------ Device
+    def open(self) -> None:
+        self._reset()
+        self._link.open()
+        try:
+            for relay in (Relay.OPEN, Relay.CLOSE, Relay.STOP):
+                # a pulse cut short by a crash or a lost link must not stay closed
+                self._send(self._off[relay], check_write_coil_reply)
+            if self._read_request is not None:
+                now = time.monotonic()
+                self._pending = self._on_inputs(self._read(), now, first=True)
+        except DeviceError:
+            self._link.close()
+            raise
+        self._next_read_at = time.monotonic() + self._poll_s
+        self._log.info("gate_opened", port=self.config.port, arm=self._arm())
+
+    def close(self) -> None:
+        if self._link.is_open:
+            for relay in list(self._pulse_off):
+                try:
+                    self._send(self._off[relay], check_write_coil_reply)
+                except DeviceError as e:
+                    self._log.warning("gate_pulse_end_failed", relay=str(relay), error=str(e))
+        self._pulse_off.clear()
+        self._link.close()
+
+    def poll(self, timeout: float) -> Sequence[Observation]:
+        deadline = time.monotonic() + max(0.0, timeout)
+        out, self._pending = self._pending, []
+        while not out:
+            now = time.monotonic()
+            wake = min(self._next_read_at, *self._pulse_off.values(), deadline)
+            if wake > now:
+                time.sleep(wake - now)
+            out += self._service(time.monotonic())
+            if time.monotonic() >= deadline:
+                break
+        # Spend idle time here, not in the next execute(): keeps commands' first byte prompt.
+        settle = min(self._link.quiet_at, deadline) - time.monotonic()
+        if settle > 0:
+            time.sleep(settle)
+        return out
+
+    def execute(self, command: DeviceCommand) -> Sequence[Observation]:
+        handler = self._handlers.get(command.action)
+        if handler is None:
+            self._log.warning("gate_unsupported_command", action=command.action)
+            return [CommandDone(command.command_id, False,
+                                f"unsupported command {command.action!r}")]
+        out, self._pending = self._pending, []
+        return out + handler(command, time.monotonic())
+
+    # ------------------------------------------------------------------ commands
+    def _cmd_open(self, cmd: DeviceCommand, now: float) -> list[Observation]:
+        hold = cmd.args.get("hold", cmd.action == "hold_open")
+        if not isinstance(hold, bool):
+            return [CommandDone(cmd.command_id, False, "args.hold must be a boolean")]
+        self._passages = 0
+        self._open_arm(now, hold=hold)
+        return [CommandDone(cmd.command_id, True, "holding open" if hold else "")]
+
+    def _cmd_close(self, cmd: DeviceCommand, now: float) -> list[Observation]:
+        out = self._refresh(now) if self._read_request is not None else []
+        if self._fire_hold:
+            self._log.warning("gate_close_refused", why="fire")
+            return [*out, GateAlarm(GateAlarmKind.CLOSE_REFUSED_FIRE, "fire alarm active"),
+                    CommandDone(cmd.command_id, False, "refused: fire alarm holds the gate open")]
+        if self._inputs.safety_beam:
+            self._log.warning("gate_close_refused", why="safety_beam")
+            return [*out, GateAlarm(GateAlarmKind.CLOSE_REFUSED_SAFETY, "beam interrupted"),
+                    CommandDone(cmd.command_id, False, "refused: safety beam interrupted")]
+        self._hold = False
+        self._close_arm(now)
+        return [*out, CommandDone(cmd.command_id, True)]
+
+    def _cmd_stop(self, cmd: DeviceCommand, now: float) -> list[Observation]:
+        self._intent, self._travel, self._auto_close_at = Intent.STOP, None, None
+        self._pulse(Relay.STOP, now)
+        return [CommandDone(cmd.command_id, True)]
+
+    def _cmd_lamp(self, cmd: DeviceCommand, now: float) -> list[Observation]:
+        on = cmd.args.get("on")
+        if not isinstance(on, bool):
+            return [CommandDone(cmd.command_id, False, "args.on must be a boolean")]
+        if Relay.LAMP not in self._coil:
+            return [CommandDone(cmd.command_id, False, "no lamp relay configured")]
+        self._send((self._on if on else self._off)[Relay.LAMP], check_write_coil_reply)
+        return [CommandDone(cmd.command_id, True)]
+
+    def _cmd_release(self, cmd: DeviceCommand, now: float) -> list[Observation]:
+        self._hold = False
+        if self._intent == Intent.OPEN and self._inputs.open_limit and not self._fire_hold:
+            self._auto_close_at = now + self.config.auto_close_s
+        detail = "fire alarm still holds the gate open" if self._fire_hold else ""
+        return [CommandDone(cmd.command_id, True, detail)]
+
+    # ------------------------------------------------------------------ arm control
+    @property
+    def _holding(self) -> bool:
+        return self._hold or self._fire_hold
+
+    def _arm(self) -> str:
+        if not self._seen:
+            return "unknown"
+        if self._limits_bad:
+            return "inconsistent"
+        if "open_limit" in self._wired and self._inputs.open_limit:
+            return "open"
+        if "closed_limit" in self._wired and self._inputs.closed_limit:
+            return "closed"
+        return "moving" if self._wired.keys() & {"open_limit", "closed_limit"} else "unknown"
+
+    def _open_arm(self, now: float, *, hold: bool = False) -> None:
+        self._hold = self._hold or hold
+        self._intent = Intent.OPEN
+        at_open = self._inputs.open_limit or "open_limit" not in self._wired
+        self._auto_close_at = (now + self.config.auto_close_s
+                               if at_open and not self._holding else None)
+        self._travel = None if self._inputs.open_limit or "open_limit" not in self._wired \
+            else (Intent.OPEN, now + self.config.travel_timeout_s)
+        self._pulse(Relay.OPEN, now)
+
+    def _close_arm(self, now: float) -> None:
+        self._intent, self._auto_close_at = Intent.CLOSE, None
+        self._travel = None if self._inputs.closed_limit or "closed_limit" not in self._wired \
+            else (Intent.CLOSE, now + self.config.travel_timeout_s)
+        self._pulse(Relay.CLOSE, now)
+
+    def _pulse(self, relay: Relay, now: float) -> None:
+        for other in [r for r in self._pulse_off if r != relay]:
+            del self._pulse_off[other]  # never two command contacts closed at once
+            self._send(self._off[other], check_write_coil_reply)
+        if self.config.vendor_pulse and relay in self._flash:
+            self._send(self._flash[relay], check_write_coil_reply)
+            return
+        self._pulse_off[relay] = now + self.config.pulse_ms / 1000  # set first: ends even if
+        self._send(self._on[relay], check_write_coil_reply)  # the echo comes back garbled
+
+    # ------------------------------------------------------------------ polling
+    def _service(self, now: float) -> list[Observation]:
+        for relay, off_at in list(self._pulse_off.items()):
+            if now >= off_at:
+                del self._pulse_off[relay]
+                self._send(self._off[relay], check_write_coil_reply)
+        if now < self._next_read_at:
+            return []
+        out = self._refresh(now) if self._read_request is not None else []
+        self._next_read_at = now + self._poll_s
+        return out + self._timers(now)
+
+    def _refresh(self, now: float) -> list[Observation]:
+        return self._on_inputs(self._read(), now)
+
+    def _read(self) -> GateInputs:
+        assert self._read_request is not None
+        bits = self._send(self._read_request, parse_read_discrete_inputs_reply)
+        low = self.config.inputs.active_low
+        active = {f: bits[n - self._first_input] != low for f, n in self._wired.items()}
+        return GateInputs(**{f: active.get(f, False) for f in INPUTS})
+
+    def _timers(self, now: float) -> list[Observation]:
+        out: list[Observation] = []
+        cfg = self.config
+        if self._travel is not None and now >= self._travel[1]:
+            target, self._travel = self._travel[0], None
+            self._jam = (f"commanded {target} {cfg.travel_timeout_s:g} s ago, "
+                         f"the arm did not reach the {target} limit")
+            self._update_fault()
+            self._log.warning("gate_jam", target=str(target), arm=self._arm())
+            out.append(GateAlarm(GateAlarmKind.JAM, self._jam))
+        if (self._auto_close_at is not None and now >= self._auto_close_at
+                and self._intent == Intent.OPEN and not self._holding
+                and not self._inputs.safety_beam):  # a beam still blocked closes on clearing
+            self._close_arm(now)
+        if (self._open_since is not None and not self._held_alarmed and not self._holding
+                and now - self._open_since >= cfg.held_open_alarm_s):
+            self._held_alarmed = True
+            self._log.warning("gate_held_open", seconds=round(now - self._open_since))
+            out.append(GateAlarm(GateAlarmKind.HELD_OPEN,
+                                 f"open for more than {cfg.held_open_alarm_s:g} s"))
+        return out
+
+    def _on_inputs(self, new: GateInputs, now: float, *,
+                   first: bool = False) -> list[Observation]:
+        prev, self._inputs, self._seen = self._inputs, new, True
+        out: list[Observation] = [new] if first or new != prev else []
+        if first:
+            prev = GateInputs(False, new.closed_limit, new.safety_beam, False)
+        if new.fire_alarm != prev.fire_alarm:
+            out += self._fire_changed(new, now)
+        if (prev.closed_limit and not new.closed_limit and self._intent != Intent.OPEN
+                and "closed_limit" in self._wired):
+            self._log.warning("gate_forced", intent=str(self._intent))
+            out.append(GateAlarm(GateAlarmKind.FORCED, "arm left the closed limit uncommanded"))
+        if new.open_limit and not prev.open_limit:
+            self._reached(Intent.OPEN, now)
+        elif prev.open_limit and not new.open_limit:
+            self._open_since = None
+        if new.closed_limit and not prev.closed_limit:
+            self._reached(Intent.CLOSE, now)
+        if new.safety_beam and not prev.safety_beam:
+            out += self._beam_interrupted(new, now)
+        elif prev.safety_beam and not new.safety_beam:
+            out += self._beam_cleared(new, now)
+        self._limits_bad = new.open_limit and new.closed_limit
+        self._update_fault()
+        return out
+
+    def _reached(self, limit: Intent, now: float) -> None:
+        self._jam = None
+        if self._travel is not None and self._travel[0] == limit:
+            self._travel = None
+        if limit == Intent.OPEN:
+            self._open_since, self._held_alarmed = now, False
+            if self._intent == Intent.OPEN and not self._holding:
+                self._auto_close_at = now + self.config.auto_close_s
+            return
+        self._open_since, self._auto_close_at, self._beam_in_gate = None, None, False
+        if self._holding:
+            self._log.warning("gate_hold_reopen", fire=self._fire_hold)
+            self._open_arm(now)  # closed by someone else while it must stay open
+        else:
+            self._intent = Intent.NONE
+
+    def _beam_interrupted(self, new: GateInputs, now: float) -> list[Observation]:
+        if new.closed_limit:
+            return []
+        self._beam_in_gate = True
+        if self._intent != Intent.CLOSE:
+            return []
+        self._log.warning("gate_close_reversed")
+        self._open_arm(now)
+        return [GateAlarm(GateAlarmKind.CLOSE_REFUSED_SAFETY,
+                          "reversed: beam interrupted while closing")]
+
+    def _beam_cleared(self, new: GateInputs, now: float) -> list[Observation]:
+        if not self._beam_in_gate:
+            return []
+        self._beam_in_gate = False
+        self._passages += 1
+        if self._intent == Intent.OPEN and not self._holding and not new.closed_limit:
+            self._close_arm(now)
+        return [GatePassage(self._passages)]
+
+    def _fire_changed(self, new: GateInputs, now: float) -> list[Observation]:
+        if not new.fire_alarm:
+            self._log.warning("gate_fire_cleared")
+            if self._fire_hold:
+                self._fire_hold = False
+                if self._intent == Intent.OPEN and new.open_limit and not self._hold:
+                    self._auto_close_at = now + self.config.auto_close_s
+            return [GateAlarm(GateAlarmKind.FIRE_CLEARED)]
+        self._log.warning("gate_fire_alarm", fail_open=self.fail_open)
+        if not self.fail_open:
+            return [GateAlarm(GateAlarmKind.FIRE, "zone does not fail open: gate left as is")]
+        self._fire_hold = True
+        if self._intent != Intent.OPEN:
+            self._open_arm(now)
+        self._auto_close_at = None
+        return [GateAlarm(GateAlarmKind.FIRE, "holding the gate open")]
+
+    def _update_fault(self) -> None:
+        self.fault = ("limit_switches_inconsistent: open and closed limits both active"
+                      if self._limits_bad else f"jam: {self._jam}" if self._jam else None)
+
+    # ------------------------------------------------------------------ the link
+    def _send(self, request: bytes, parse: Callable[[bytes, bytes], T]) -> T:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self._link.transact(request, parse)
+            except ProtocolError as e:
+                if attempt == ATTEMPTS:
+                    raise
+                self._log.warning("modbus_retry", reason=e.reason, error=str(e))
+            except DeviceTimeout as e:
+                if attempt == ATTEMPTS:
+                    raise self._link_lost(e) from e
+                self._log.warning("modbus_retry", reason=e.reason, error=str(e))
+            except DeviceUnavailable as e:
+                raise self._link_lost(e) from e
+        raise AssertionError("unreachable")
+
+    def _link_lost(self, e: DeviceTimeout | DeviceUnavailable) -> DeviceError:
+        arm = self._arm()
+        self._log.warning("gate_link_lost", arm=arm, intent=str(self._intent),
+                          holding=self._holding, reason=e.reason, error=str(e))
+        return type(e)(f"{e} (arm last seen {arm}; the controller's own fail-safe applies)",
+                       reason=e.reason)

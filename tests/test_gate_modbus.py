@@ -1,0 +1,402 @@
+"""ModbusGate against RelayBoardSim over a real pty: real Modbus RTU bytes both ways.
+
+Times are scaled down (arm travel 0.1 s, polls every 20 ms) so the file stays fast; every wait
+is "until something happens, or fail after a generous limit", never a timing assertion.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from drivers.base import (
+    CommandDone,
+    DeviceCommand,
+    DeviceFault,
+    DeviceState,
+    DeviceTimeout,
+    DeviceUnavailable,
+    GateAlarm,
+    GateInputs,
+    GatePassage,
+    Observation,
+    ProtocolError,
+)
+from drivers.gate_modbus import ModbusGate
+from drivers.modbus_rtu import ExceptionCode, ModbusExceptionReply
+from drivers.sim.barrier_arm import Button
+from drivers.sim.relay_board import BoardFault, RelayBoardSim
+from gated.config_devices import GateCoils, GateInputMap, ModbusGateConfig
+from gated.supervisor import Backoff, DeviceRunner, wait_for_state
+
+LIMIT_S = 3.0  # give up waiting after this; the events below happen within ~0.5 s
+
+
+def config(port: str, **overrides: object) -> ModbusGateConfig:
+    values: dict[str, object] = dict(
+        type="modbus_gate", port=port, zone="public", pulse_ms=50, response_timeout_ms=40,
+        poll_interval_ms=20, auto_close_s=0.4, travel_timeout_s=0.4, held_open_alarm_s=0.8)
+    values.update(overrides)
+    return ModbusGateConfig.model_validate(values)
+
+
+@pytest.fixture
+def sim() -> Iterator[RelayBoardSim]:
+    with RelayBoardSim(travel_s=0.1) as board:
+        yield board
+
+
+@pytest.fixture
+def make_gate(sim: RelayBoardSim) -> Iterator[Callable[..., ModbusGate]]:
+    made: list[ModbusGate] = []
+
+    def make(*, fail_open: bool = True, **overrides: object) -> ModbusGate:
+        gate = ModbusGate("gate1", config(sim.port, **overrides), fail_open=fail_open)
+        gate.open()
+        made.append(gate)
+        return gate
+
+    yield make
+    for gate in made:
+        gate.close()
+
+
+@pytest.fixture
+def gate(make_gate: Callable[..., ModbusGate]) -> ModbusGate:
+    return make_gate()
+
+
+def pump(gate: ModbusGate, seconds: float) -> list[Observation]:
+    out: list[Observation] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        out += gate.poll(0.02)
+    return out
+
+
+def pump_until(gate: ModbusGate, pred: Callable[[Observation], bool],
+               limit: float = LIMIT_S) -> list[Observation]:
+    out: list[Observation] = []
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        new = list(gate.poll(0.02))
+        out += new
+        if any(pred(o) for o in new):
+            return out
+    raise AssertionError(f"condition not seen within {limit} s; saw {out}")
+
+
+def alarm(kind: str) -> Callable[[Observation], bool]:
+    return lambda o: isinstance(o, GateAlarm) and o.kind == kind
+
+
+def inputs(**want: bool) -> Callable[[Observation], bool]:
+    return lambda o: isinstance(o, GateInputs) and all(getattr(o, k) == v
+                                                       for k, v in want.items())
+
+
+def is_open(o: Observation) -> bool:
+    return inputs(open_limit=True)(o)
+
+
+def is_closed(o: Observation) -> bool:
+    return inputs(closed_limit=True)(o)
+
+
+def run(gate: ModbusGate, action: str, **args: object) -> list[Observation]:
+    return list(gate.execute(DeviceCommand(f"cmd-{action}", action, dict(args))))
+
+
+def done(out: list[Observation]) -> CommandDone:
+    found = [o for o in out if isinstance(o, CommandDone)]
+    assert len(found) == 1, out
+    return found[0]
+
+
+def kinds(out: list[Observation]) -> list[str]:
+    return [o.kind for o in out if isinstance(o, GateAlarm)]
+
+
+# --------------------------------------------------------------------------- normal operation
+
+
+def test_first_poll_reports_inputs_and_relays_are_switched_off(
+        sim: RelayBoardSim, gate: ModbusGate) -> None:
+    assert list(gate.poll(0.05)) == [GateInputs(False, True, False, False)]
+    assert sim.relays[:3] == [False, False, False]
+
+
+def test_open_pulses_the_open_relay_then_auto_closes(sim: RelayBoardSim, gate: ModbusGate) -> None:
+    assert done(run(gate, "open")).ok
+    assert sim.relays[0]  # the contact is closed now and released by poll()
+    pump_until(gate, is_open)
+    assert not sim.relays[0]
+    assert [(relay, on) for _, relay, on in sim.relay_log[:2]] == [(0, True), (0, False)]
+    assert sim.presses(Button.CLOSE) == 0
+    out = pump_until(gate, is_closed)  # auto_close_s later, nobody in the beam
+    assert sim.presses(Button.CLOSE) == 1
+    assert not any(isinstance(o, GateAlarm) for o in out)
+
+
+def test_passage_closes_before_the_timer(sim: RelayBoardSim,
+                                         make_gate: Callable[..., ModbusGate]) -> None:
+    gate = make_gate(auto_close_s=60)
+    run(gate, "open")
+    pump_until(gate, is_open)
+    sim.set_beam(True)
+    pump_until(gate, inputs(safety_beam=True))
+    assert sim.presses(Button.CLOSE) == 0
+    sim.set_beam(False)
+    out = pump_until(gate, lambda o: isinstance(o, GatePassage))
+    assert GatePassage(1) in out
+    pump_until(gate, is_closed)
+    assert sim.presses(Button.CLOSE) == 1
+
+
+def test_beam_while_closing_reverses_and_counts_a_second_passage(
+        sim: RelayBoardSim, make_gate: Callable[..., ModbusGate]) -> None:
+    sim.arm.travel_s = 0.4  # slow enough to step into the beam while the arm comes down
+    gate = make_gate(auto_close_s=60, travel_timeout_s=1.5)
+    run(gate, "open")
+    pump_until(gate, is_open)
+    sim.set_beam(True)
+    pump_until(gate, inputs(safety_beam=True))
+    sim.set_beam(False)
+    pump_until(gate, lambda o: o == GatePassage(1))
+    pump_until(gate, inputs(open_limit=False))  # arm on its way down
+    sim.set_beam(True)  # a tailgater
+    out = pump_until(gate, alarm("close_refused_safety"))
+    assert "reversed" in [o for o in out if isinstance(o, GateAlarm)][-1].detail
+    assert sim.presses(Button.OPEN) == 2
+    sim.set_beam(False)
+    pump_until(gate, lambda o: o == GatePassage(2))
+    pump_until(gate, is_closed)
+
+
+def test_close_refused_while_beam_interrupted(sim: RelayBoardSim, gate: ModbusGate) -> None:
+    run(gate, "open", hold=True)
+    pump_until(gate, is_open)
+    sim.set_beam(True)  # not yet polled: close must read the inputs itself
+    out = run(gate, "close")
+    assert not done(out).ok
+    assert "close_refused_safety" in kinds(out)
+    assert sim.presses(Button.CLOSE) == 0
+
+
+def test_auto_close_waits_for_the_beam(sim: RelayBoardSim, gate: ModbusGate) -> None:
+    sim.set_beam(True)  # someone stands in the beam before the gate opens
+    run(gate, "open")
+    pump_until(gate, is_open)
+    pump(gate, 0.6)  # past auto_close_s
+    assert sim.presses(Button.CLOSE) == 0
+    sim.set_beam(False)
+    pump_until(gate, is_closed)
+    assert sim.presses(Button.CLOSE) == 1
+
+
+def test_stop_freezes_the_arm_without_a_jam_alarm(sim: RelayBoardSim,
+                                                  make_gate: Callable[..., ModbusGate]) -> None:
+    sim.arm.travel_s = 0.5
+    gate = make_gate(auto_close_s=60)
+    run(gate, "open")
+    pump_until(gate, inputs(closed_limit=False))
+    assert done(run(gate, "stop")).ok
+    out = pump(gate, 0.7)
+    assert 0.0 < sim.position() < 1.0
+    assert kinds(out) == []
+
+
+def test_lamp_relay(sim: RelayBoardSim, gate: ModbusGate,
+                    make_gate: Callable[..., ModbusGate]) -> None:
+    assert done(run(gate, "lamp", on=True)).ok
+    assert sim.relays[3]
+    assert done(run(gate, "lamp", on=False)).ok
+    assert not sim.relays[3]
+    assert not done(run(gate, "lamp", on="yes")).ok
+    unwired = make_gate(coils=GateCoils(lamp=None))
+    assert "no lamp" in done(run(unwired, "lamp", on=True)).detail
+
+
+def test_hold_open_suppresses_auto_close_until_release(sim: RelayBoardSim,
+                                                       gate: ModbusGate) -> None:
+    run(gate, "hold_open")
+    pump_until(gate, is_open)
+    out = pump(gate, 1.0)  # past auto_close_s and held_open_alarm_s
+    assert sim.presses(Button.CLOSE) == 0
+    assert kinds(out) == []
+    assert done(run(gate, "release")).ok
+    pump_until(gate, is_closed)
+
+
+def test_unknown_command_is_refused_not_raised(gate: ModbusGate) -> None:
+    assert "unsupported" in done(run(gate, "levitate")).detail
+
+
+def test_active_low_wiring() -> None:
+    with RelayBoardSim(travel_s=0.1, inputs=GateInputMap(active_low=True)) as board:
+        board.set_beam(True)
+        assert board.input_bits()[:4] == [True, False, False, True]  # inverted on the wire
+        gate = ModbusGate("g", config(board.port, inputs=GateInputMap(active_low=True)))
+        with gate:
+            assert list(gate.poll(0.05)) == [GateInputs(False, True, True, False)]
+
+
+def test_vendor_flash_pulse(sim: RelayBoardSim, make_gate: Callable[..., ModbusGate]) -> None:
+    gate = make_gate(vendor_pulse=True, auto_close_s=60)
+    run(gate, "open")
+    pump_until(gate, is_open)
+    pump_until(gate, lambda o: not sim.relays[0], limit=1.0)  # the board ends its own pulse
+    assert [(relay, on) for _, relay, on in sim.relay_log] == [(0, True), (0, False)]
+
+
+# --------------------------------------------------------------------------- alarms
+
+
+def test_jam_alarm_and_fault_then_recovery(sim: RelayBoardSim, gate: ModbusGate) -> None:
+    sim.jam = True
+    run(gate, "open")
+    out = pump_until(gate, alarm("jam"))
+    assert "open limit" in [o for o in out if isinstance(o, GateAlarm)][-1].detail
+    assert gate.fault is not None and gate.fault.startswith("jam")
+    sim.jam = False
+    run(gate, "open")
+    pump_until(gate, is_open)
+    assert gate.fault is None
+
+
+def test_forced_opening(sim: RelayBoardSim, gate: ModbusGate) -> None:
+    gate.poll(0.05)
+    sim.force_open()
+    pump_until(gate, alarm("forced"))
+    pump_until(gate, is_open)
+    pump(gate, 0.5)
+    assert sim.presses(Button.CLOSE) == 0  # never closes what it did not open
+
+
+def test_no_forced_alarm_for_a_commanded_opening(gate: ModbusGate) -> None:
+    run(gate, "open")
+    out = pump_until(gate, is_open)
+    assert "forced" not in kinds(out)
+
+
+def test_held_open_when_the_beam_stays_blocked(sim: RelayBoardSim, gate: ModbusGate) -> None:
+    sim.set_beam(True)  # a parked car
+    run(gate, "open")
+    pump_until(gate, alarm("held_open"))
+    assert sim.presses(Button.CLOSE) == 0
+
+
+def test_fire_opens_holds_refuses_close_and_clears(sim: RelayBoardSim, gate: ModbusGate) -> None:
+    gate.poll(0.05)
+    sim.set_fire(True)
+    pump_until(gate, alarm("fire"))
+    pump_until(gate, is_open)
+    out = run(gate, "close")
+    assert not done(out).ok
+    assert "close_refused_fire" in kinds(out)
+    out = pump(gate, 1.0)  # past auto_close_s and held_open_alarm_s
+    assert sim.presses(Button.CLOSE) == 0
+    assert "held_open" not in kinds(out)
+    sim.set_fire(False)
+    pump_until(gate, alarm("fire_cleared"))
+    pump_until(gate, is_closed)
+
+
+def test_fire_in_a_zone_that_does_not_fail_open(sim: RelayBoardSim,
+                                                make_gate: Callable[..., ModbusGate]) -> None:
+    gate = make_gate(fail_open=False)
+    gate.poll(0.05)
+    sim.set_fire(True)
+    pump_until(gate, alarm("fire"))
+    pump(gate, 0.3)
+    assert sim.presses(Button.OPEN) == 0
+
+
+def test_fire_already_active_when_the_driver_starts(sim: RelayBoardSim,
+                                                   make_gate: Callable[..., ModbusGate]) -> None:
+    sim.set_fire(True)
+    gate = make_gate()
+    out = pump_until(gate, is_open)
+    assert "fire" in kinds(out)
+
+
+def test_fresh_driver_leaves_a_found_open_arm_open(sim: RelayBoardSim,
+                                                  make_gate: Callable[..., ModbusGate]) -> None:
+    sim.force_open()
+    while sim.position() < 1.0:
+        time.sleep(0.01)
+    gate = make_gate()  # as after a reconnect
+    out = pump_until(gate, alarm("held_open"))
+    assert out[0] == GateInputs(True, False, False, False)
+    assert "forced" not in kinds(out)
+    assert sim.presses(Button.CLOSE) == 0
+
+
+# --------------------------------------------------------------------------- bad links
+
+
+def test_garbage_is_a_protocol_error_and_the_link_recovers(sim: RelayBoardSim,
+                                                          gate: ModbusGate) -> None:
+    sim.fault = BoardFault.GARBAGE
+    with pytest.raises(ProtocolError):
+        pump(gate, 0.5)
+    sim.fault = BoardFault.NONE
+    assert done(run(gate, "open")).ok
+
+
+def test_silence_is_a_timeout_naming_the_arm_position(sim: RelayBoardSim,
+                                                      gate: ModbusGate) -> None:
+    gate.poll(0.05)
+    sim.fault = BoardFault.SILENT
+    with pytest.raises(DeviceTimeout) as info:
+        pump(gate, 0.5)
+    assert "arm last seen closed" in str(info.value)
+
+
+def test_unplug_mid_operation(sim: RelayBoardSim, gate: ModbusGate) -> None:
+    run(gate, "open")
+    pump_until(gate, is_open)
+    sim.unplug()
+    with pytest.raises(DeviceUnavailable) as info:
+        pump(gate, 0.5)
+    assert "arm last seen open" in str(info.value)
+    gate.close()
+    gate.close()  # safe twice
+    with pytest.raises(DeviceUnavailable):
+        gate.open()  # the pty is gone, like a pulled adapter
+
+
+def test_exception_reply_for_a_coil_the_board_lacks(sim: RelayBoardSim) -> None:
+    gate = ModbusGate("g", config(sim.port, coils=GateCoils(stop=12)))
+    with pytest.raises(ModbusExceptionReply) as info:
+        gate.open()
+    assert isinstance(info.value, DeviceFault)
+    assert info.value.code == ExceptionCode.ILLEGAL_DATA_ADDRESS
+    gate.close()
+
+
+def test_supervised_gate_survives_garbage_and_keeps_serving(sim: RelayBoardSim) -> None:
+    seen: list[Observation] = []
+    states: list[DeviceState] = []
+    runner = DeviceRunner(
+        "gate1", lambda: ModbusGate("gate1", config(sim.port)),
+        on_observation=lambda _n, o: seen.append(o),
+        on_state=lambda _n, _old, new, _r: states.append(new),
+        backoff=Backoff(0.05, 0.2))
+    runner.start()
+    try:
+        assert wait_for_state(runner, DeviceState.READY, LIMIT_S)
+        sim.fault = BoardFault.GARBAGE
+        assert wait_for_state(runner, DeviceState.OFFLINE, LIMIT_S)
+        sim.fault = BoardFault.NONE
+        assert wait_for_state(runner, DeviceState.READY, LIMIT_S)
+        runner.send(DeviceCommand("after", "open"))
+        end = time.monotonic() + LIMIT_S
+        while time.monotonic() < end and CommandDone("after", True) not in seen:
+            time.sleep(0.02)
+        assert CommandDone("after", True) in seen
+        assert DeviceState.DEGRADED in states
+    finally:
+        runner.stop()
