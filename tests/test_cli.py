@@ -1,0 +1,63 @@
+"""CLI commands that work without a running daemon."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gated.cli import main, parse_params
+from gated.config import OutboxConfig
+from gated.events import Event, EventType
+from gated.outbox import Outbox, ensure_schema
+from gated.store import Store
+
+
+def _config(tmp: Path) -> Path:
+    cfg = tmp / "gated.toml"
+    cfg.write_text(f'state_dir = "{tmp / "state"}"\n[site]\nid = "demo"\n[booth]\nid = "b1"\n')
+    return cfg
+
+
+def test_outbox_stats_reads_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _config(tmp_path)
+    store = Store(tmp_path / "state", [ensure_schema])
+    store.open()
+    ob = Outbox(store, OutboxConfig(), "demo", "b1")
+    with store.transaction():
+        for _ in range(7):
+            ob.append(Event.make(EventType.TICKET_ISSUED, {"ticket": "A001"}))
+    store.close()
+    assert main(["outbox", "stats", "-c", str(cfg), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["depth"] == 7 and stats["last_seq"] == 7 and stats["oldest_seq"] == 1
+    assert main(["outbox", "peek", "-c", str(cfg), "--limit", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("1 ticket.issued {")
+
+
+def test_outbox_stats_without_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["outbox", "stats", "-c", str(_config(tmp_path))]) == 1
+    assert "no outbox at" in capsys.readouterr().err
+
+
+def test_status_without_daemon_says_so(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "-c", str(_config(tmp_path))]) == 1
+    assert "is gated running" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    (["counter=3"], {"counter": 3}),
+    (["services=[\"general\",\"social\"]", "priority=true"],
+     {"services": ["general", "social"], "priority": True}),
+    (["zone=hall", "mode=free_passage"], {"zone": "hall", "mode": "free_passage"}),
+])
+def test_parse_params(params: list[str], expected: dict[str, object]) -> None:
+    assert parse_params(params) == expected
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "simulate" in capsys.readouterr().out
