@@ -133,7 +133,7 @@ def test_open_pulses_the_open_relay_then_auto_closes(sim: RelayBoardSim, gate: M
     assert sim.relays[0]  # the contact is closed now and released by poll()
     pump_until(gate, is_open)
     assert not sim.relays[0]
-    assert [(relay, on) for _, relay, on in sim.relay_log[:2]] == [(0, True), (0, False)]
+    assert [(relay, on) for _, relay, on in list(sim.relay_log)[:2]] == [(0, True), (0, False)]
     assert sim.presses(Button.CLOSE) == 0
     out = pump_until(gate, is_closed)  # auto_close_s later, nobody in the beam
     assert sim.presses(Button.CLOSE) == 1

@@ -27,6 +27,7 @@ import threading
 import time
 import tty
 import types
+from collections import deque
 from typing import Self
 
 import structlog
@@ -52,6 +53,7 @@ from gated.config_devices import GateCoils, GateInputMap
 
 log = structlog.get_logger(__name__)
 
+LOG_LENGTH = 10_000  # bounded: `gated simulate` may run for days
 SILENCE_S = 0.02  # a partial frame older than this is dropped, like an RTU inter-frame gap
 
 
@@ -73,10 +75,10 @@ class RelayBoardSim:
         self.arm = BarrierArm(travel_s)
         self.fault = BoardFault.NONE
         self.relays = [False] * relay_count
-        #: (monotonic time, relay, on) for every relay change, flashes included
-        self.relay_log: list[tuple[float, int, bool]] = []
-        #: perf_counter() at which the first byte of each request was read (for bench/)
-        self.request_times: list[float] = []
+        #: (monotonic time, relay, on) for every relay change, flashes included (recent ones)
+        self.relay_log: deque[tuple[float, int, bool]] = deque(maxlen=LOG_LENGTH)
+        #: (perf_counter() when its first byte was read, frame) for each request (for bench/)
+        self.request_log: deque[tuple[float, bytes]] = deque(maxlen=LOG_LENGTH)
         self.requests = 0
         self.ignored_frames = 0
         self._beam = False
@@ -249,7 +251,7 @@ class RelayBoardSim:
         master = self._master
         assert master is not None
         buf = bytearray()
-        last_rx = 0.0
+        last_rx = started = 0.0
         while True:
             busy = bool(buf or self._flash_off)
             ready, _, _ = select.select([master, self._wake_r], [], [], 0.005 if busy else None)
@@ -258,7 +260,7 @@ class RelayBoardSim:
                 return
             now = time.monotonic()
             if buf and now - last_rx > SILENCE_S:
-                self._frame_by_silence(buf)
+                self._frame_by_silence(buf, started)
             if master not in ready:
                 continue
             try:
@@ -266,8 +268,9 @@ class RelayBoardSim:
             except OSError as e:
                 log.warning("relay_board_sim_read_failed", error=str(e))
                 return
+            read_at = time.perf_counter()
             if not buf:
-                self.request_times.append(time.perf_counter())
+                started = read_at
             last_rx = time.monotonic()
             buf += data
             while buf:
@@ -279,12 +282,15 @@ class RelayBoardSim:
                     break
                 frame = bytes(buf[:length])
                 del buf[:length]
+                self.request_log.append((started, frame))
+                started = read_at  # any rest of the buffer came with the latest read
                 if not self._reply(master, frame):
                     return
 
-    def _frame_by_silence(self, buf: bytearray) -> None:
+    def _frame_by_silence(self, buf: bytearray, started: float) -> None:
         frame = bytes(buf)
         buf.clear()
+        self.request_log.append((started, frame))
         if self._master is not None and len(frame) >= 4:
             self._reply(self._master, frame)
         else:
