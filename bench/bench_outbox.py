@@ -75,6 +75,57 @@ def group_commit(d: Path, n: int, producers: int) -> tuple[float, list[float], i
     return rate, lat, commits
 
 
+def posted(d: Path, n: int, producers: int, rate: float) -> tuple[float, list[float], int]:
+    """The daemon's real path: device threads ``post`` and never wait; durability is when the
+    commit that holds the event is on disk (``on_commit``). Offered at ``rate`` events/s in
+    total, in bursts of 8 per producer, to see whether that rate is sustained within 5 ms."""
+    store, ob = _open(d)
+    loop = StateLoop(store, ob)
+    submitted: dict[int, float] = {}
+    lat: list[float] = []
+    done = threading.Event()
+
+    def committed(events: list[Event]) -> None:
+        now = time.perf_counter()
+        for e in events:
+            k = e.payload.get("k")
+            if isinstance(k, int) and k in submitted:
+                lat.append(now - submitted.pop(k))
+        if len(lat) >= n:
+            done.set()
+    loop.on_commit.append(committed)
+    loop.start()
+    per = n // producers
+
+    burst = 8
+    gap = burst * producers / rate
+
+    def produce(base: int) -> None:
+        start = time.perf_counter()
+        for i in range(per):
+            k = base + i
+            payload = {**PAYLOAD, "k": k}
+            submitted[k] = time.perf_counter()
+            loop.post(lambda b, p=payload: b.emit(EventType.TICKET_ISSUED, p))  # type: ignore[misc]
+            if i % burst == burst - 1:
+                wait = start + (i // burst + 1) * gap - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+
+    threads = [threading.Thread(target=produce, args=(j * per,)) for j in range(producers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.wait(60)
+    rate = len(lat) / (time.perf_counter() - t0)
+    commits = loop.commits
+    loop.stop()
+    store.close()
+    return rate, lat, commits
+
+
 def fsync_us(d: Path, n: int = 200) -> float:
     """The disk's own cost of one durable write: what group commit amortises."""
     import os
@@ -108,13 +159,18 @@ def main() -> None:
           f"speed-up grows with it)")
     r1, l1 = one_commit_per_event(base / "single", a.events // 4)
     r2, l2, commits = group_commit(base / "group", a.events, a.producers)
+    r3, l3, commits3 = posted(base / "posted", a.events * 2, 4, rate=4 * r1)
     print(f"{'mode':<28}{'events/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     print(f"{'baseline: 1 commit/event':<28}{r1:>12.0f}{statistics.median(l1) * 1000:>10.2f}"
           f"{pct(l1, 0.99):>10.2f}{max(l1) * 1000:>10.2f}")
     print(f"{f'group commit, {a.producers} producers':<28}{r2:>12.0f}"
           f"{statistics.median(l2) * 1000:>10.2f}{pct(l2, 0.99):>10.2f}{max(l2) * 1000:>10.2f}")
-    print(f"speed-up {r2 / r1:.1f}x (target >= 4x); events per commit {a.events / commits:.1f}; "
-          f"p99 durable {pct(l2, 0.99):.2f} ms (target <= 5 ms)")
+    print(f"{'4 devices post at 4x base':<28}{r3:>12.0f}"
+          f"{statistics.median(l3) * 1000:>10.2f}{pct(l3, 0.99):>10.2f}{max(l3) * 1000:>10.2f}")
+    print(f"speed-up {r2 / r1:.1f}x with producers waiting for each append "
+          f"({a.events / commits:.1f} events/commit), {r3 / r1:.1f}x with devices posting "
+          f"({a.events * 2 / commits3:.1f} events/commit); target >= 4x. p99 durable "
+          f"{pct(l2, 0.99):.2f} / {pct(l3, 0.99):.2f} ms (target <= 5 ms)")
 
 
 if __name__ == "__main__":

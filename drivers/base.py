@@ -15,6 +15,7 @@ has after the failure, so the supervisor can turn any error into device state wi
 from __future__ import annotations
 
 import enum
+import threading
 import types
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -205,6 +206,21 @@ class Device(ABC):
         #: supervisor publishes DEGRADED with this reason while it is set and READY once a
         #: driver clears it; drivers set and clear it from what poll() sees.
         self.fault: str | None = None
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """Called from another thread when a command is queued: cut the current idle() short."""
+        self._wake.set()
+
+    def idle(self, seconds: float) -> bool:
+        """Sleep inside ``poll()`` that a queued command interrupts; True when woken.
+
+        Drivers wait here instead of ``time.sleep`` so a command's first byte goes out at once
+        instead of after the rest of the poll interval.
+        """
+        woken = self._wake.wait(max(0.0, seconds))
+        self._wake.clear()
+        return woken
 
     @abstractmethod
     def open(self) -> None:

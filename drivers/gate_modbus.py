@@ -175,8 +175,8 @@ class ModbusGate(Gate):
         while not out:
             now = time.monotonic()
             wake = min(self._next_read_at, *self._pulse_off.values(), deadline)
-            if wake > now:
-                time.sleep(wake - now)
+            if wake > now and self.idle(wake - now):
+                break  # a command is waiting: let the supervisor execute it now
             out += self._service(time.monotonic())
             if time.monotonic() >= deadline:
                 break

@@ -258,11 +258,10 @@ def read_pending(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[P
 
 
 def read_stats(conn: sqlite3.Connection) -> OutboxStats:
-    depth, nbytes, oldest = conn.execute(
-        "SELECT count(*), coalesce(sum(size), 0), min(seq) FROM events").fetchone()
-    oldest_ts = None
-    if oldest is not None:
-        oldest_ts = conn.execute("SELECT ts FROM events WHERE seq = ?", (oldest,)).fetchone()[0]
+    # One statement per figure that must agree: the uplink deletes rows concurrently.
+    depth, nbytes = conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
+    first = conn.execute("SELECT seq, ts FROM events ORDER BY seq LIMIT 1").fetchone()
+    oldest, oldest_ts = (first[0], first[1]) if first else (None, None)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     dead = conn.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
     by_prio = {EventPriority(p).name.lower(): n for p, n in conn.execute(

@@ -67,12 +67,16 @@ class DeviceRunner:
         self.state = DeviceState.CONNECTING
         self.reason = "starting"
         self.failures = 0
+        self._device: Device | None = None  # the open driver, for wake() on send()
         self._log = log.bind(device=name)
 
     # ------------------------------------------------------------------ API
     def send(self, command: DeviceCommand) -> None:
         """Queue a write; never blocks. Commands wait while the device is offline."""
         self._commands.put((time.monotonic(), command))
+        device = self._device
+        if device is not None:
+            device.wake()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"dev-{self.name}", daemon=True)
@@ -103,6 +107,7 @@ class DeviceRunner:
                 device = self._factory()
                 device.open()
                 self.failures = 0
+                self._device = device
                 self._serve(device)
             except DependencyMissing as e:
                 self._set_state(DeviceState.DISABLED, f"{e.reason}: {e}")
@@ -117,6 +122,7 @@ class DeviceRunner:
                 self._log.exception("driver_crashed", error=str(e))
                 self._set_state(DeviceState.OFFLINE, f"driver_error: {e}")
             finally:
+                self._device = None
                 if device is not None:
                     self._close(device)
             if not self._stop.is_set():
