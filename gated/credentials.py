@@ -69,6 +69,7 @@ class Credential:
     masked_name: str = ""
     masked_number: str = ""
     appointment_ref: str = ""  # opaque reference from an appointment QR, not personal
+    badge_uid: str = ""  # a staff badge's UID (upper-case hex); not personal data
     visit_date: date | None = None
 
     @property

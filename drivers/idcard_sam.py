@@ -1,0 +1,251 @@
+"""Resident ID card reader: a GA/T 467 SAM module on a serial line (PROTOCOLS.md section 1).
+
+Every ``poll_interval_ms`` the driver runs find (20 01) -> select (20 02) -> read (30 01), with
+``find_timeout_ms`` for the first two and ``read_timeout_ms`` for the read, and returns:
+- ``[IdCardRead]`` exactly once per card presentation. A presentation ends when find reports
+  no card (80). Real modules halt a card after reading it, so find fails while it still lies
+  on the reader: no second read. Modules that keep finding a card left there are handled too:
+  while a presentation lasts the driver does not read again.
+- ``[UnreadableCard(reason)]`` (once per presentation) when the card answered but cannot be
+  used: read failed twice (``read_failed``; one retry absorbs a card pulled away too fast),
+  a card-level status (``sam_auth_card_failed`` ...), a malformed text block (``bad_date``
+  ...) or a citizen number with a wrong check character (``bad_check_digit``).
+- ``[]`` otherwise. Photo and fingerprint are dropped with the reply frame; the address and
+  issuing authority are never decoded (``drivers.sam_text``).
+
+Errors (become device state through the supervisor): no answer -> ``DeviceTimeout``; noise,
+a bad checksum, a truncated reply or a link-level status (10/11/21) -> ``ProtocolError``; a
+closed or missing port -> ``DeviceUnavailable``; a SAM-level status (23/24/60/66) ->
+``DeviceFault`` once, then ``fault`` stays set (DEGRADED) and the driver only asks for the SAM
+status until it is healthy again. Nothing personal is ever logged: only card types, reasons,
+status codes and counters.
+"""
+
+from __future__ import annotations
+
+import termios
+import time
+from collections.abc import Sequence
+
+import serial
+import structlog
+
+from drivers.base import (
+    CardReader,
+    DeviceFault,
+    DeviceTimeout,
+    DeviceUnavailable,
+    IdCardRead,
+    Observation,
+    ProtocolError,
+    UnreadableCard,
+)
+from drivers.sam_codec import (
+    Command,
+    FaultReason,
+    Frame,
+    Reply,
+    SamCodecError,
+    SamFrameReader,
+    Status,
+    StatusClass,
+    build_request,
+    parse_reply,
+    read_reply_text,
+)
+from drivers.sam_text import SamCardType, TextBlockError, decode_text_block
+from gated.config_devices import SamReaderConfig
+from gated.identity import validate_id_number
+
+log = structlog.get_logger(__name__)
+
+_LINK_ERRORS = (serial.SerialException, OSError, termios.error)
+READ_ATTEMPTS = 2
+SLICE_S = 0.02  # serial read timeout slice; deadlines are kept by the loop around it
+_CITIZEN_NUMBERS = frozenset({SamCardType.RESIDENT.value, SamCardType.HMT_PERMIT.value})
+
+
+class SamCardReader(CardReader):
+    def __init__(self, name: str, config: SamReaderConfig) -> None:
+        super().__init__(name)
+        self.config = config
+        self._log = log.bind(device=name)
+        self._serial: serial.SerialBase | None = None
+        self._frames = SamFrameReader()
+        self._requests = {c: build_request(c) for c in Command}  # built once
+        self._find_s = config.find_timeout_ms / 1000
+        self._read_s = config.read_timeout_ms / 1000
+        self._poll_s = config.poll_interval_ms / 1000
+        self._presented = False
+        self._next_at = 0.0
+        #: counters for status and tests: reads, unreadable, resyncs
+        self.stats = {"reads": 0, "unreadable": 0, "resyncs": 0}
+
+    # ------------------------------------------------------------------ Device
+    def open(self) -> None:
+        self.fault = None
+        self._presented = False
+        try:
+            self._serial = serial.serial_for_url(self.config.port, baudrate=self.config.baudrate,
+                                                 timeout=SLICE_S)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise DeviceUnavailable(f"cannot open {self.config.port}: {e}") from e
+        try:
+            reply = self._transact(Command.STATUS, max(self._find_s, 0.2))
+            self._check_sam(reply)
+        except DeviceFault:
+            pass  # reachable but the SAM is unhealthy: stay open, DEGRADED (``fault``)
+        except (DeviceTimeout, DeviceUnavailable, ProtocolError):
+            self.close()
+            raise
+        self._next_at = time.monotonic()
+        self._log.info("sam_reader_opened", port=self.config.port, fault=self.fault)
+
+    def close(self) -> None:
+        ser, self._serial = self._serial, None
+        if ser is None:
+            return
+        try:
+            ser.close()
+        except _LINK_ERRORS as e:
+            self._log.warning("serial_close_failed", port=self.config.port, error=str(e))
+
+    def poll(self, timeout: float) -> Sequence[Observation]:
+        wait = self._next_at - time.monotonic()
+        if wait > timeout:
+            self.idle(timeout)
+            return []
+        if wait > 0:
+            self.idle(wait)
+        self._next_at = time.monotonic() + self._poll_s
+        if self.fault is not None:
+            self._check_sam(self._transact(Command.STATUS, self._find_s), raise_fault=False)
+            return []
+        return self._cycle()
+
+    # ------------------------------------------------------------------ card logic
+    def _cycle(self) -> list[Observation]:
+        failure: UnreadableCard | None = None
+        for attempt in range(READ_ATTEMPTS):
+            found = self._card_step(Command.FIND, self._find_s)
+            if found and attempt == 0 and self._presented:
+                return []  # the card of this presentation is still there
+            if found:
+                found = self._card_step(Command.SELECT, self._find_s)
+            if not found:
+                if attempt == 0 and self._presented:
+                    self._presented = False
+                    self._log.debug("card_left")
+                return self._report(failure) if failure else []
+            result = self._read()
+            if isinstance(result, IdCardRead):
+                return self._report(result)
+            failure = result
+            if result.reason != Status.READ_FAILED.slug:
+                break  # only a plain read failure is worth another try
+        assert failure is not None
+        return self._report(failure)
+
+    def _report(self, result: IdCardRead | UnreadableCard) -> list[Observation]:
+        self._presented = True
+        if isinstance(result, IdCardRead):
+            self.stats["reads"] += 1
+            self._log.info("card_read", card_type=result.card_type)
+        else:
+            self.stats["unreadable"] += 1
+            self._log.info("card_unreadable", reason=result.reason)
+        return [result]
+
+    def _card_step(self, command: Command, timeout: float) -> bool:
+        """Find or select: True if the card answered, False if there is none (80/81)."""
+        reply = self._checked(self._transact(command, timeout))
+        status = reply.status
+        if status in (Status.CARD_FOUND, Status.OK):
+            return True
+        if status is not None and status.status_class == StatusClass.NO_CARD:
+            return False
+        raise ProtocolError(f"unexpected status {reply.sw3:#04x} to {command.name}",
+                            reason="unexpected_status")
+
+    def _read(self) -> IdCardRead | UnreadableCard:
+        reply = self._checked(self._transact(Command.READ_TEXT_PHOTO, self._read_s))
+        status = reply.status
+        assert status is not None  # _checked raised for unknown codes
+        if status.status_class in (StatusClass.CARD_ERROR, StatusClass.NO_CARD):
+            return UnreadableCard(status.slug)
+        if status != Status.OK:
+            return UnreadableCard(status.slug)  # 91 field empty: no text to read
+        try:
+            card = decode_text_block(read_reply_text(reply))  # the photo is never copied
+        except TextBlockError as e:
+            return UnreadableCard(e.reason)
+        if card.card_type in _CITIZEN_NUMBERS and not validate_id_number(card.id_number):
+            return UnreadableCard("bad_check_digit")
+        return card
+
+    # ------------------------------------------------------------------ status
+    def _checked(self, reply: Reply) -> Reply:
+        status = reply.status
+        if status is None:
+            raise ProtocolError(f"unknown status {reply.sw3:#04x}", reason="unknown_status")
+        if status.status_class == StatusClass.LINK_ERROR:
+            raise ProtocolError(f"module refused our frame: {status.meaning}",
+                                reason=status.slug)
+        if status.status_class == StatusClass.SAM_FAULT:
+            self._check_sam(reply)
+        return reply
+
+    def _check_sam(self, reply: Reply, *, raise_fault: bool = True) -> None:
+        """Set or clear ``fault`` from a status reply; raise ``DeviceFault`` when it is set."""
+        status = reply.status
+        if status == Status.OK:
+            if self.fault is not None:
+                self._log.info("sam_recovered", was=self.fault)
+            self.fault = None
+            return
+        if status is not None and status.status_class == StatusClass.SAM_FAULT:
+            if self.fault != status.slug:
+                self._log.warning("sam_fault", status=f"{reply.sw3:02x}", meaning=status.meaning)
+            self.fault = status.slug
+            if raise_fault:
+                raise DeviceFault(f"SAM module: {status.meaning}", reason=status.slug)
+            return
+        raise ProtocolError(f"unexpected SAM status {reply.sw3:#04x}", reason="unexpected_status")
+
+    # ------------------------------------------------------------------ transport
+    def _transact(self, command: Command, timeout: float) -> Reply:
+        """Send one request and frame its reply by the length field."""
+        ser = self._serial
+        if ser is None:
+            raise DeviceUnavailable(f"{self.config.port} is not open")
+        reader = self._frames
+        faults: list[FaultReason] = []
+        try:
+            ser.reset_input_buffer()
+            reader.reset()
+            ser.write(self._requests[command])
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                data = ser.read(max(1, ser.in_waiting))
+                for item in reader.feed(data) if data else ():
+                    if isinstance(item, Frame):
+                        if faults:
+                            self.stats["resyncs"] += 1
+                            self._log.warning("sam_resync", dropped=[str(f) for f in faults])
+                        return parse_reply(item)
+                    faults.append(item.reason)
+                    if item.reason == FaultReason.BAD_CHECKSUM:
+                        raise SamCodecError(f"reply to {command.name} has a bad checksum",
+                                            reason="bad_checksum")
+        except _LINK_ERRORS as e:
+            raise DeviceUnavailable(f"{self.config.port}: {e}") from e
+        if faults:
+            raise SamCodecError(f"no valid reply to {command.name}, only {faults[0]}",
+                                reason=str(faults[0]))
+        if reader.pending:
+            raise SamCodecError(f"reply to {command.name} cut off after {reader.pending} bytes",
+                                reason="truncated")
+        raise DeviceTimeout(f"no reply to {command.name} within {timeout * 1000:.0f} ms")
+
+
+__all__ = ["SamCardReader"]

@@ -1,0 +1,371 @@
+"""A GA/T 467 SAM ID card reader module served on a pty, answering byte-exactly.
+
+The driver under test opens ``sim.port`` like a real ``/dev/ttyUSB0``. Requests are framed and
+checked with ``drivers.sam_codec`` (the very codec the driver uses), replies are built with it.
+Card behaviour follows a real module: find (20 01) -> select (20 02) -> read (30 01 / 30 10);
+after a successful read the card is halted and find fails (80) until the card leaves the field
+(``remove()``) and comes back (``present()``). A request with a bad checksum gets SW3 10, an
+unknown command 21.
+
+Fault knobs (set from any thread): ``fault`` (``SamFault.GARBAGE`` answers noise without a
+preamble instead of the reply, ``NOISE_PREFIX`` puts noise before each reply, ``BAD_CHECKSUM``
+corrupts each reply's checksum, ``SILENT`` answers nothing), ``split`` (replies written in
+random chunks with short delays, as a USB adapter delivers them), ``fail_reads`` (that many
+next reads fail with 41), ``read_status`` (every read answers this status, e.g. 32),
+``sam_status`` (status and find answer this, e.g. 60 or 66: a broken SAM),
+``refind_while_present`` (a module that keeps finding a card left on the reader, as modules
+that wake halted cards do) and ``unplug()`` / ``replug()``. With ``link=PATH`` the port is a
+symlink that ``replug()`` points at the new pty, like a ``/dev/serial/by-id`` name.
+
+Standalone: ``python -m drivers.sim.sam_reader`` prints the port and takes console commands.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import random
+import select
+import threading
+import time
+import tty
+import types
+from collections.abc import Callable
+from typing import Self
+
+import structlog
+
+from drivers.sam_codec import (
+    FIND_OK_DATA,
+    FINGERPRINT_LENGTH,
+    PHOTO_LENGTH,
+    SELECT_OK_DATA,
+    Command,
+    FaultReason,
+    Frame,
+    SamFrameReader,
+    Status,
+    build_reply,
+    parse_request,
+    read_reply,
+)
+from drivers.sim.sam_cards import (
+    Foreigner2017Card,
+    Foreigner2023Card,
+    HmtPermitCard,
+    ResidentCard,
+    SimCard,
+)
+
+log = structlog.get_logger(__name__)
+
+MAX_CHUNK = 200
+MAX_CHUNK_DELAY_S = 0.004
+
+
+class SamFault(enum.StrEnum):
+    NONE = "none"
+    GARBAGE = "garbage"
+    NOISE_PREFIX = "noise_prefix"
+    BAD_CHECKSUM = "bad_checksum"
+    SILENT = "silent"
+
+
+class SamReaderSim:
+    def __init__(self, *, link: str | None = None, seed: int = 0,
+                 sam_id: bytes = bytes(range(16))) -> None:
+        self.link = link
+        self.sam_id = sam_id
+        self.fault = SamFault.NONE
+        self.split = False
+        self.fail_reads = 0
+        self.read_status: Status | None = None
+        self.sam_status = Status.OK
+        self.refind_while_present = False
+        self.requests = 0
+        self.reads = 0  # successful card reads
+        self.bad_requests = 0
+        self._card: SimCard | None = None
+        self._halted = False
+        self._selected = False
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._wake_r, self._wake_w = -1, -1
+        self._thread: threading.Thread | None = None
+        self._port = ""
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def port(self) -> str:
+        if self.link:
+            return self.link
+        if not self._port:
+            raise RuntimeError("simulator not started")
+        return self._port
+
+    @property
+    def tty(self) -> str:
+        """The current pty slave path (``port`` may be a symlink to it)."""
+        return self._port
+
+    def start(self) -> Self:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        self._master, self._slave, self._port = master, slave, os.ttyname(slave)
+        if self.link:
+            tmp = f"{self.link}.new"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(self._port, tmp)
+            os.replace(tmp, self.link)
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._serve, name="sam-reader-sim", daemon=True)
+        self._thread.start()
+        log.info("sam_reader_sim_started", port=self.port, tty=self._port)
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            os.write(self._wake_w, b"x")
+            self._thread.join(5)
+            self._thread = None
+        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
+            if fd is not None and fd >= 0:
+                os.close(fd)
+        self._master = self._slave = None
+        self._wake_r = self._wake_w = -1
+
+    def unplug(self) -> None:
+        """Close the pty like a pulled USB adapter: the driver's next read or write fails."""
+        self.stop()
+
+    def replug(self) -> None:
+        """A new pty (and, with ``link``, the same name pointing at it), module state reset."""
+        self.stop()
+        with self._lock:
+            self._halted = self._selected = False
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self.link and os.path.islink(self.link):
+            os.unlink(self.link)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: types.TracebackType | None) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the card
+    def present(self, card: SimCard) -> None:
+        """A card enters the field (replacing any card there)."""
+        with self._lock:
+            self._card, self._halted, self._selected = card, False, False
+
+    def remove(self) -> None:
+        with self._lock:
+            self._card, self._halted, self._selected = None, False, False
+
+    @property
+    def card_present(self) -> bool:
+        return self._card is not None
+
+    # ------------------------------------------------------------------ the module
+    def answer(self, request: Frame) -> bytes:
+        """The module's reply to one checked request frame (before fault knobs)."""
+        req = parse_request(request)
+        command = req.command
+        with self._lock:
+            self.requests += 1
+            if command is None:
+                return build_reply(Status.BAD_COMMAND)
+            if command in (Command.RESET, Command.STATUS):
+                return build_reply(self.sam_status)
+            if command is Command.SAM_ID:
+                return build_reply(self.sam_status, self.sam_id
+                                   if self.sam_status == Status.OK else b"")
+            if self.sam_status != Status.OK:
+                return build_reply(self.sam_status)
+            if command is Command.FIND:
+                self._selected = False
+                if self._card is None or (self._halted and not self.refind_while_present):
+                    return build_reply(Status.FIND_FAILED)
+                return build_reply(Status.CARD_FOUND, FIND_OK_DATA)
+            if command is Command.SELECT:
+                if self._card is None or (self._halted and not self.refind_while_present):
+                    return build_reply(Status.SELECT_FAILED)
+                self._selected = True
+                return build_reply(Status.OK, SELECT_OK_DATA)
+            return self._read(command is Command.READ_WITH_FINGERPRINT)
+
+    def _read(self, fingerprint: bool) -> bytes:
+        card, selected, self._selected = self._card, self._selected, False
+        if card is None or not selected:
+            return build_reply(Status.READ_FAILED)
+        if self.fail_reads > 0:
+            self.fail_reads -= 1
+            return build_reply(Status.READ_FAILED)
+        if self.read_status is not None:
+            return build_reply(self.read_status)
+        photo = self._rng.randbytes(PHOTO_LENGTH)
+        finger = self._rng.randbytes(FINGERPRINT_LENGTH) if fingerprint else None
+        self._halted = True
+        self.reads += 1
+        return read_reply(card.text_block(), photo, finger)
+
+    def _noise(self, n: int) -> bytes:
+        return bytes(self._rng.choice(range(0x00, 0xAA)) for _ in range(n))
+
+    def _with_faults(self, reply: bytes) -> bytes | None:
+        fault = self.fault
+        if fault == SamFault.SILENT:
+            return None
+        if fault == SamFault.GARBAGE:
+            return self._noise(len(reply))
+        if fault == SamFault.NOISE_PREFIX:
+            return self._noise(self._rng.randint(1, 16)) + reply
+        if fault == SamFault.BAD_CHECKSUM:
+            return reply[:-1] + bytes((reply[-1] ^ 0x5A,))
+        return reply
+
+    # ------------------------------------------------------------------ I/O thread
+    def _serve(self) -> None:
+        master = self._master
+        assert master is not None
+        reader = SamFrameReader()
+        while True:
+            ready, _, _ = select.select([master, self._wake_r], [], [])
+            if self._wake_r in ready:
+                return
+            try:
+                data = os.read(master, 4096)
+            except OSError as e:
+                log.warning("sam_reader_sim_read_failed", error=str(e))
+                return
+            for item in reader.feed(data):
+                if isinstance(item, Frame):
+                    reply: bytes | None = self.answer(item)
+                else:
+                    self.bad_requests += 1
+                    reply = (build_reply(Status.CHECKSUM_ERROR)
+                             if item.reason == FaultReason.BAD_CHECKSUM else None)
+                if reply is not None:
+                    reply = self._with_faults(reply)
+                if reply is not None and not self._write(master, reply):
+                    return
+
+    def _write(self, master: int, reply: bytes) -> bool:
+        try:
+            if not self.split:
+                os.write(master, reply)
+                return True
+            pos = 0
+            while pos < len(reply):
+                n = self._rng.randint(1, MAX_CHUNK)
+                os.write(master, reply[pos:pos + n])
+                pos += n
+                time.sleep(self._rng.uniform(0, MAX_CHUNK_DELAY_S))
+        except OSError as e:
+            log.warning("sam_reader_sim_write_failed", error=str(e))
+            return False
+        return True
+
+
+# --------------------------------------------------------------------------- console
+
+AREAS = ("110101", "310104", "440305", "510107", "330106", "420102")
+
+
+def demo_card(kind: str, rng: random.Random) -> SimCard:
+    """A synthetic card of ``kind`` (resident, hmt, f2017, f2023) with a valid check digit."""
+    from datetime import date, timedelta
+
+    from gated.identity import gb11643_check_char
+
+    today = date.today()
+    birth = date(rng.randint(1940, 2005), rng.randint(1, 12), rng.randint(1, 28))
+    seq = f"{rng.randint(0, 999):03d}"
+    gender = "1" if int(seq[-1]) % 2 else "2"
+    start, end = today - timedelta(days=400), today + timedelta(days=3000)
+    name = "测试" + rng.choice("甲乙丙丁戊己庚辛壬癸")
+
+    def number(prefix: str) -> str:
+        first17 = f"{prefix}{birth:%Y%m%d}{seq}"
+        return first17 + gb11643_check_char(first17)
+
+    if kind == "hmt":
+        return HmtPermitCard(name=name, id_number=number("810000"), gender_code=gender,
+                             birth=birth, valid_from=start, valid_to=end)
+    if kind == "f2017":
+        return Foreigner2017Card(english_name="TESTPERSON DEMO", chinese_name=name,
+                                 id_number=f"USA{rng.randint(0, 10**12 - 1):012d}",
+                                 gender_code=gender, birth=birth, valid_from=start,
+                                 valid_to=end)
+    if kind == "f2023":
+        return Foreigner2023Card(name=name, english_name="TESTPERSON DEMO",
+                                 id_number=number("931156"), gender_code=gender, birth=birth,
+                                 valid_from=start, valid_to=end)
+    return ResidentCard(name=name, id_number=number(rng.choice(AREAS)), gender_code=gender,
+                        birth=birth, valid_from=start, valid_to=end)
+
+
+def main() -> None:
+    """Run the module on a pty for manual tests; type ``help`` for the console commands."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--link", help="also expose the port under this symlink")
+    args = parser.parse_args()
+    with SamReaderSim(link=args.link) as sim:
+        print(f"SAM reader on {sim.port}; type help", flush=True)
+        _console(sim)
+
+
+def _console(sim: SamReaderSim) -> None:
+    rng = random.Random()
+
+    def knob(name: str, value: object) -> Callable[[], None]:
+        return lambda: setattr(sim, name, value)
+
+    def present(kind: str) -> Callable[[], None]:
+        return lambda: sim.present(demo_card(kind, rng))
+
+    actions: dict[str, Callable[[], None]] = {
+        **{f"present {k}": present(k) for k in ("resident", "hmt", "f2017", "f2023")},
+        "remove": sim.remove, "replug": sim.replug,
+        **{f: knob("fault", SamFault(f)) for f in
+           ("garbage", "noise_prefix", "bad_checksum", "silent")},
+        "ok": knob("fault", SamFault.NONE),
+        "split on": knob("split", True), "split off": knob("split", False),
+        "fail read": lambda: setattr(sim, "fail_reads", sim.fail_reads + 1),
+        "refind on": knob("refind_while_present", True),
+        "refind off": knob("refind_while_present", False),
+        "sam 60": knob("sam_status", Status.SAM_SELF_TEST_FAILED),
+        "sam 66": knob("sam_status", Status.SAM_NOT_AUTHORIZED),
+        "sam ok": knob("sam_status", Status.OK),
+    }
+    while True:
+        try:
+            line = input("> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if line in ("quit", "unplug"):
+            return
+        if line in actions:
+            actions[line]()
+        elif line != "status":
+            print("commands:", ", ".join([*actions, "status", "quit"]))
+        print(f"port {sim.port} card {'present' if sim.card_present else 'none'} "
+              f"fault {sim.fault} split {sim.split} requests {sim.requests} reads {sim.reads}",
+              flush=True)
+
+
+__all__ = ["Foreigner2017Card", "Foreigner2023Card", "HmtPermitCard",
+           "ResidentCard", "SamFault", "SamReaderSim", "demo_card"]
+
+if __name__ == "__main__":
+    main()

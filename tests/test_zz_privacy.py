@@ -1,0 +1,81 @@
+"""Runs last: nothing the suite produced holds a test card's full ID number or name.
+
+Scanned: every test's captured stdout, stderr and log records (see ``conftest.py``), and every
+file under pytest's temporary directory: daemon logs, SQLite databases (every text cell of every
+table, outbox bodies included, read through a copy so a live WAL is applied), ticket text files
+and MQTT payload captures written by the uplink tests. It checks what the tests that ran before
+it in the same session produced, so run it as part of the suite (its name sorts it last).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.cards import PERSONAL_STRINGS
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MAX_FILE = 64 * 1024 * 1024
+
+
+def _needles() -> list[tuple[str, bytes]]:
+    out = []
+    for s in PERSONAL_STRINGS:
+        for enc in ("utf-8", "gb18030"):
+            try:
+                out.append((s, s.encode(enc)))
+            except UnicodeEncodeError:
+                continue
+    return out
+
+
+def _sqlite_text(path: Path) -> Iterator[tuple[str, str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        shutil.copy2(path, copy)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                shutil.copy2(side, copy.with_name(copy.name + suffix))
+        conn = sqlite3.connect(copy)
+        try:
+            tables = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for table in tables:
+                for row in conn.execute(f'SELECT * FROM "{table}"'):
+                    for cell in row:
+                        if isinstance(cell, str):
+                            yield f"{path}:{table}", cell
+                        elif isinstance(cell, bytes):
+                            yield f"{path}:{table}", cell.decode("utf-8", "replace")
+        except sqlite3.DatabaseError:
+            return  # a deliberately corrupted test database; its salvage copy is scanned
+        finally:
+            conn.close()
+
+
+def test_no_personal_data_anywhere(tmp_path_factory: pytest.TempPathFactory) -> None:
+    base = tmp_path_factory.getbasetemp()
+    needles = _needles()
+    assert needles, "no test card strings to look for"
+    hits: list[str] = []
+    scanned = 0
+    for path in sorted(base.rglob("*")):
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_FILE:
+            continue
+        if path.name.endswith(("-wal", "-shm")):
+            continue  # read together with their database
+        raw = path.read_bytes()
+        scanned += 1
+        if raw.startswith(SQLITE_MAGIC):
+            for where, text in _sqlite_text(path):
+                hits += [f"{where}: {s!r}" for s in PERSONAL_STRINGS if s in text]
+            continue
+        hits += [f"{path}: {s!r}" for s, b in needles if b in raw]
+    assert scanned > 0
+    assert not hits, "personal data found:\n" + "\n".join(sorted(set(hits))[:50])
