@@ -1,0 +1,145 @@
+"""Lay a ticket document (``gated.ticket.ticket_document``) out as ESC/POS bytes.
+
+Pure: the same document always gives the same bytes. Layout, top to bottom: hall and booth,
+a reprint or test banner, the service, the number in large type, the priority mark, people
+ahead and the estimated wait, the time, the masked name (only when the document carries one),
+the rating QR code with its label, the escalation hotline, the first-responder desk, the
+footer, then a feed and a partial cut. Lines are wrapped by display width (a Chinese character
+takes two columns of font A). Only keys of the document are printed; a missing key prints
+nothing rather than failing, so an older stored document still prints.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+
+from drivers.escpos_codec import (
+    Align,
+    Cut,
+    QrEcc,
+    align,
+    bold,
+    chinese,
+    cut,
+    feed,
+    init,
+    line,
+    qr,
+    size,
+)
+
+NUMBER_SIZE = 4  # magnification of the ticket number
+MARK_SIZE = 2
+FEED_BEFORE_CUT = 4  # lines from the last print line to the cutter on common 80 mm heads
+
+
+def display_width(s: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def wrap(s: str, columns: int) -> Iterator[str]:
+    """Split ``s`` into lines of at most ``columns`` display columns (never empty input)."""
+    if len(s) * 2 <= columns or display_width(s) <= columns:
+        if s:
+            yield s
+        return
+    cur, width = "", 0
+    for c in s:
+        w = display_width(c)
+        if width + w > columns and cur:
+            yield cur
+            cur, width = "", 0
+        cur += c
+        width += w
+    if cur:
+        yield cur
+
+
+class _Builder:
+    def __init__(self, columns: int, four_byte: bool) -> None:
+        self.columns = columns
+        self.four_byte = four_byte
+        self.out = bytearray(init() + chinese(True))
+        # the state ESC @ leaves; a command is sent only when it changes (bytes are wire time)
+        self._align, self._mag, self._bold = Align.LEFT, 1, False
+
+    def add(self, data: bytes) -> None:
+        self.out += data
+
+    def style(self, where: Align, mag: int = 1, emphasis: bool = False) -> None:
+        if where != self._align:
+            self.out += align(where)
+            self._align = where
+        if mag != self._mag:
+            self.out += size(mag, mag)
+            self._mag = mag
+        if emphasis != self._bold:
+            self.out += bold(emphasis)
+            self._bold = emphasis
+
+    def text(self, s: str, *, mag: int = 1, emphasis: bool = False,
+             where: Align = Align.CENTER) -> None:
+        if not s:
+            return
+        self.style(where, mag, emphasis)
+        for part in wrap(s, max(1, self.columns // mag)):
+            self.out += line(part, four_byte=self.four_byte)
+
+    def rule(self) -> None:
+        self.style(Align.LEFT)
+        self.out += line("-" * self.columns)
+
+
+def _s(doc: dict[str, Any], key: str) -> str:
+    value = doc.get(key)
+    return "" if value is None else str(value)
+
+
+def render_ticket(doc: dict[str, Any], columns: int = 48, qr_module: int = 6, *,
+                  four_byte: bool = True) -> bytes:
+    """ESC/POS bytes for one ticket, from initialise to partial cut."""
+    b = _Builder(columns, four_byte)
+    b.text(_s(doc, "hall_name"), emphasis=True)
+    b.text(_s(doc, "booth_name"))
+    if doc.get("test"):
+        b.text("*** 测试票 仅供测试 ***", emphasis=True)
+    if doc.get("reprint"):
+        b.text("*** 补打 ***", emphasis=True)
+    b.rule()
+    b.text(_s(doc, "service"), mag=2)
+    b.text(_s(doc, "number"), mag=NUMBER_SIZE, emphasis=True)
+    if doc.get("priority") and doc.get("priority_mark"):
+        b.text(f"【{_s(doc, 'priority_mark')}】", mag=MARK_SIZE, emphasis=True)
+    if "ahead" in doc:
+        b.text(f"前面还有 {_s(doc, 'ahead')} 人")
+    if "wait_min" in doc:
+        b.text(f"预计等候约 {_s(doc, 'wait_min')} 分钟")
+    b.text(f"取号时间 {_s(doc, 'time')}" if doc.get("time") else "")
+    b.text(f"姓名 {_s(doc, 'masked_name')}" if doc.get("masked_name") else "")
+    url = _s(doc, "rating_url")
+    if url:
+        b.rule()
+        b.style(Align.CENTER)
+        b.add(qr(url, qr_module, QrEcc.M) + b"\n")
+        b.text(_s(doc, "rating_label"))
+    b.rule()
+    if doc.get("hotline_label") or doc.get("hotline_number"):
+        b.text(f"{_s(doc, 'hotline_label')} {_s(doc, 'hotline_number')}".strip(),
+               emphasis=True)
+    b.text(f"如有疑问请到 {_s(doc, 'first_responder')}" if doc.get("first_responder") else "")
+    b.text(_s(doc, "footer"))
+    b.add(feed(FEED_BEFORE_CUT) + cut(Cut.PARTIAL))
+    return bytes(b.out)
+
+
+def ticket_text(doc: dict[str, Any]) -> str:
+    """The same ticket's text as plain lines (the bench's baseline; a log of what printed)."""
+    parts = [_s(doc, k) for k in ("hall_name", "booth_name", "service", "number",
+                                  "priority_mark")]
+    parts += [f"前面还有 {_s(doc, 'ahead')} 人", f"预计等候约 {_s(doc, 'wait_min')} 分钟",
+              f"取号时间 {_s(doc, 'time')}", _s(doc, "masked_name"), _s(doc, "rating_url"),
+              _s(doc, "rating_label"), f"{_s(doc, 'hotline_label')} {_s(doc, 'hotline_number')}",
+              f"如有疑问请到 {_s(doc, 'first_responder')}", _s(doc, "footer")]
+    return "\n".join(p for p in parts if p) + "\n"
