@@ -1,0 +1,180 @@
+"""A booth without devices (store, outbox, state thread, uplink) and a centre-side subscriber,
+both against the ``tests.support.mosquitto.Broker``."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gated.config import BoothConfig, GatedConfig, MqttConfig, SiteConfig, TlsConfig
+from gated.events import EventType
+from gated.outbox import Outbox, ensure_schema
+from gated.state import Batch, StateLoop
+from gated.store import Store
+from tests.support.mosquitto import CENTRE_USER, Broker
+
+SITE = "s1"
+BOOTH = "east-gate"
+BOOTH_PW = "booth-pw"
+
+
+def booth_config(broker: Broker, state_dir: Path, *, password: str = BOOTH_PW,
+                 tls: bool = False, ca: Path | None = None, client_cert: bool = True,
+                 **mqtt_kw: Any) -> GatedConfig:
+    secrets = state_dir.parent / f"{state_dir.name}-secrets"
+    secrets.mkdir(parents=True, exist_ok=True)
+    (secrets / "user").write_text(f"{BOOTH}\n")
+    (secrets / "pass").write_text(f"{password}\n")
+    tls_cfg = None
+    if tls:
+        assert broker.certs is not None
+        c = broker.certs
+        tls_cfg = TlsConfig(ca_file=ca or c.ca, cert_file=c.client_cert if client_cert else None,
+                            key_file=c.client_key if client_cert else None)
+    defaults: dict[str, Any] = dict(host="127.0.0.1", port=broker.tls_port if tls else broker.port,
+                                    username_file=secrets / "user",
+                                    password_file=secrets / "pass", tls=tls_cfg,
+                                    reconnect_min_s=0.05, reconnect_max_s=0.5,
+                                    replay_rate=20000.0, replay_burst=500,
+                                    status_interval_s=5.0, metrics_interval_s=3600.0)
+    defaults.update(mqtt_kw)
+    return GatedConfig(site=SiteConfig(id=SITE, key_file=secrets / "site.key"),
+                       booth=BoothConfig(id=BOOTH), state_dir=state_dir,
+                       mqtt=MqttConfig(**defaults))
+
+
+class Booth:
+    """Store + outbox + state thread; ``uplink`` is started by the test."""
+
+    def __init__(self, state_dir: Path, extra_hooks: list[Any] | None = None) -> None:
+        self.store = Store(state_dir, [ensure_schema, *(extra_hooks or [])])
+        self.store.open()
+        self.outbox = Outbox(self.store, GatedConfig(site=SiteConfig(id=SITE),
+                                                     booth=BoothConfig(id=BOOTH)).outbox,
+                             SITE, BOOTH)
+        self.loop = StateLoop(self.store, self.outbox)
+        self.loop.start()
+
+    def emit(self, n: int, type_: EventType = EventType.TICKET_ISSUED,
+             payload: Callable[[int], dict[str, Any]] | None = None) -> list[tuple[int, str]]:
+        def job(b: Batch) -> list[tuple[int, str]]:
+            out = []
+            for i in range(n):
+                ev = b.emit(type_, payload(i) if payload else {"i": i})
+                out.append((ev.seq, ev.id))
+            return out
+        result: list[tuple[int, str]] = self.loop.call(job).result(timeout=30)
+        return result
+
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        def job(b: Batch) -> list[tuple[Any, ...]]:
+            return list(b.conn.execute(sql, args).fetchall())
+        rows: list[tuple[Any, ...]] = self.loop.call(job).result(timeout=10)
+        return rows
+
+    def close(self) -> None:
+        self.loop.stop()
+        self.store.close()
+
+
+@dataclass
+class Received:
+    topic: str
+    body: dict[str, Any]
+    lane: str | None
+    retain: bool
+
+
+@dataclass
+class Centre:
+    """The county side: a persistent QoS 1 subscriber that records everything in order."""
+
+    broker: Broker
+    client_id: str = "centre-test"
+    topics: tuple[str, ...] = ("gated/#",)
+    messages: list[Received] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def start(self) -> Centre:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, self.client_id, protocol=mqtt.MQTTv5)
+        c.username_pw_set(CENTRE_USER, self.broker.users[CENTRE_USER])
+        c.reconnect_delay_set(0.05, 0.5)
+        c.on_connect = self._on_connect
+        c.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        c.connect_async("127.0.0.1", self.broker.port, 30, clean_start=False, properties=props)
+        c.loop_start()
+        self.client = c
+        self.wait_for(lambda: getattr(self, "_subscribed", False), 10)
+        return self
+
+    def _on_connect(self, c: mqtt.Client, u: Any, flags: Any, rc: Any, props: Any) -> None:
+        if not rc.is_failure:
+            c.subscribe([(t, 1) for t in self.topics])
+            self._subscribed = True
+
+    def _on_message(self, c: mqtt.Client, u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            body = json.loads(msg.payload)
+        except ValueError:
+            body = {"_raw": msg.payload.decode(errors="replace")}
+        lane = None
+        props = getattr(msg, "properties", None)
+        for k, v in getattr(props, "UserProperty", None) or []:
+            if k == "lane":
+                lane = v
+        with self.cond:
+            self.messages.append(Received(msg.topic, body, lane, bool(msg.retain)))
+            self.cond.notify_all()
+
+    def events(self) -> list[Received]:
+        with self.cond:
+            return [m for m in self.messages if "/events/" in m.topic]
+
+    def wait_for(self, pred: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not pred():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(min(left, 0.1))
+        return True
+
+    def publish(self, topic: str, payload: bytes, properties: Properties | None = None) -> None:
+        self.client.publish(topic, payload, qos=1, properties=properties).wait_for_publish(5)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def check_order(events: list[Received]) -> tuple[int, int]:
+    """Per lane, each id seen for the first time has a higher seq than the lane's last new
+    id. Returns (unique ids, duplicates)."""
+    seen: set[str] = set()
+    last: dict[str | None, int] = {}
+    dups = 0
+    for m in events:
+        eid, seq = m.body["id"], m.body["seq"]
+        if m.lane == "retry":  # a refused message retried out of line, by design
+            seen.add(eid)
+            continue
+        if eid in seen:
+            dups += 1
+            continue
+        seen.add(eid)
+        assert seq > last.get(m.lane, 0), f"seq {seq} after {last.get(m.lane)} in lane {m.lane}"
+        last[m.lane] = seq
+    return len(seen), dups

@@ -1,0 +1,128 @@
+"""The command registry on a real store and state thread: signatures, replay, bad payloads."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gated import outbox
+from gated.commands import CommandRegistry, load_command_key, sign_command
+from gated.config import OutboxConfig
+from gated.outbox import Outbox
+from gated.state import StateLoop
+from gated.store import Store
+
+KEY = bytes.fromhex("11" * 32)
+
+
+class Rig:
+    def __init__(self, tmp: Path) -> None:
+        self.store = Store(tmp, [outbox.ensure_schema, CommandRegistry.ensure_schema])
+        self.store.open()
+        self.loop = StateLoop(self.store, Outbox(self.store, OutboxConfig(), "s", "b"))
+        self.loop.start()
+        self.reg = CommandRegistry()
+        self.calls: list[dict[str, Any]] = []
+        self.reg.register("open_gate", self._handler, signed=True, help="zone=<zone>")
+        self.reg.register("echo", self._handler, max_bytes=200)
+        self.reg.register("boom", lambda a: 1 / 0)  # type: ignore[arg-type,return-value]
+        self.reg.configure(key=KEY, max_skew_s=30, loop=self.loop)
+
+    def _handler(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(args)
+        return {"ok": True, "args": args}
+
+    def events(self, etype: str) -> list[dict[str, Any]]:
+        self.loop.call(lambda b: None).result(5)  # everything posted before is committed
+        conn = self.store.reader()
+        try:
+            rows = [json.loads(r[0]) for r in conn.execute("SELECT body FROM events")]
+        finally:
+            conn.close()
+        return [e["data"] for e in rows if e["type"] == etype]
+
+    def close(self) -> None:
+        self.loop.stop()
+        self.store.close()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    r = Rig(tmp_path)
+    yield r
+    r.close()
+
+
+def test_signed_command_accepted_once(rig: Rig) -> None:
+    payload = sign_command(KEY, "open_gate", {"zone": "hall"})
+    assert rig.reg.dispatch("open_gate", payload, source="mqtt")["ok"]
+    again = rig.reg.dispatch("open_gate", payload, source="mqtt")
+    assert again["reason"] == "replayed"
+    assert rig.calls == [{"zone": "hall"}]
+    assert [e["reason"] for e in rig.events("security")] == ["replayed"]
+    assert rig.events("command")[0] == {"name": "open_gate", "source": "mqtt", "ok": True}
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (json.dumps({"args": {"zone": "hall"}}).encode(), "unsigned"),
+    (sign_command(b"wrong key", "open_gate", {"zone": "hall"}), "bad_signature"),
+    (sign_command(KEY, "open_gate", {"zone": "office"})
+     .replace(b'"office"', b'"hall"'), "bad_signature"),
+    (sign_command(KEY, "open_gate", {"zone": "hall"}, ts=time.time() - 120), "stale"),
+    (sign_command(KEY, "open_gate", {"zone": "hall"}, ts=time.time() + 120), "stale"),
+    (sign_command(KEY, "open_gate", {"zone": "hall"}, nonce="short"), "malformed"),
+    (b"{not json", "malformed"),
+    (b'{"args": [1, 2]}', "malformed"),
+    (b"x" * 5000, "too_large"),
+])
+def test_refused_signed_commands(rig: Rig, payload: bytes, reason: str) -> None:
+    reply = rig.reg.dispatch("open_gate", payload, source="mqtt")
+    assert (reply["ok"], reply["reason"]) == (False, reason)
+    assert rig.calls == []
+    assert [e["reason"] for e in rig.events("security")] == [reason]
+
+
+def test_unknown_command_and_handler_error(rig: Rig) -> None:
+    assert rig.reg.dispatch("format_disk", b"{}", source="mqtt")["reason"] == "unknown_command"
+    assert rig.reg.dispatch("boom", b"{}", source="mqtt")["reason"] == "handler_error"
+    assert rig.reg.dispatch("echo", b'{"args": {"a": "' + b"x" * 300 + b'"}}',
+                            source="mqtt")["reason"] == "too_large"
+    assert rig.reg.dispatch("echo", b'{"args": {"a": 1}}', source="mqtt") == {
+        "ok": True, "args": {"a": 1}}
+    assert [e["reason"] for e in rig.events("security")] == ["unknown_command", "too_large"]
+
+
+def test_local_socket_needs_no_signature(rig: Rig) -> None:
+    reply = rig.reg.dispatch("open_gate", json.dumps({"args": {"zone": "hall"}}).encode(),
+                             source="local")
+    assert reply["ok"] and rig.events("security") == []
+
+
+def test_nonces_survive_a_restart(tmp_path: Path) -> None:
+    payload = sign_command(KEY, "open_gate", {"zone": "hall"})
+    first = Rig(tmp_path)
+    try:
+        assert first.reg.dispatch("open_gate", payload, source="mqtt")["ok"]
+    finally:
+        first.close()
+    second = Rig(tmp_path)
+    try:
+        assert second.reg.dispatch("open_gate", payload, source="mqtt")["reason"] == "replayed"
+    finally:
+        second.close()
+
+
+def test_no_command_key_refuses_signed_commands(rig: Rig, tmp_path: Path) -> None:
+    rig.reg.configure(key=None, max_skew_s=30, loop=rig.loop)
+    payload = sign_command(KEY, "open_gate", {"zone": "hall"})
+    assert rig.reg.dispatch("open_gate", payload, source="mqtt")["reason"] == "no_command_key"
+    key_file = tmp_path / "command.key"
+    key_file.write_text(KEY.hex() + "\n")
+    assert load_command_key(key_file) == KEY
+    assert load_command_key(tmp_path / "missing") is None
+    assert "open_gate" in rig.reg.dispatch("help", b"", source="mqtt")["commands"]
