@@ -7,11 +7,13 @@ the reverse, so nothing a device saw in its last moment is lost.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import threading
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,15 +24,16 @@ from drivers.base import CommandDone, DeviceState, Observation
 from gated import __version__, identity, outbox
 from gated.booth import BoothLogic
 from gated.clock import clock_synchronised
-from gated.commands import CommandRegistry
+from gated.commands import CommandRegistry, load_command_key
 from gated.config import ConfigError, GatedConfig, load_config
+from gated.control import ControlServer
 from gated.devices import DeviceDirectory
 from gated.events import EventType
 from gated.lists import Lists
 from gated.logs import configure_logging
 from gated.outbox import Outbox
 from gated.state import Batch, StateLoop
-from gated.store import Store
+from gated.store import SchemaHook, Store
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +61,7 @@ class Daemon:
         self.lists: Lists | None = None
         self.commands = CommandRegistry()
         self.uplink: Any = None
+        self.control: ControlServer | None = None
         self._stopped = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -69,8 +73,8 @@ class Daemon:
                 key = identity.load_site_key(cfg.site.key_file)
             except identity.SiteKeyError as e:
                 raise StartupError(str(e)) from None
-        hooks = [outbox.ensure_schema, BoothLogic.ensure_schema, Lists.ensure_schema,
-                 CommandRegistry.ensure_schema]
+        hooks: list[SchemaHook] = [outbox.ensure_schema, BoothLogic.ensure_schema,
+                                   Lists.ensure_schema, CommandRegistry.ensure_schema]
         self.store = Store(cfg.state_dir, hooks)
         self.store.open()
         self.outbox = Outbox(self.store, cfg.outbox, cfg.site.id, cfg.booth.id)
@@ -83,12 +87,20 @@ class Daemon:
         from gated.daemon_commands import register_commands
 
         register_commands(self)
+        self.commands.configure(key=load_command_key(cfg.mqtt.command_key_file),
+                                max_skew_s=cfg.mqtt.command_max_skew_s, loop=self.loop)
         self.loop.post(self._started)
         self.loop.every(HEARTBEAT_S, self._heartbeat)
         self.loop.every(HOUSEKEEPING_S, self._housekeeping)
         self.loop.every(TICK_S, self._tick)
         self.loop.start()
         self.devices.start()
+        self.control = ControlServer(cfg.state_dir, self._dispatch_local)
+        try:
+            self.control.start()
+        except OSError as e:  # the booth still works; only the local CLI cannot reach it
+            log.error("control_socket_failed", path=str(self.control.path), error=str(e))
+            self.control = None
         if cfg.mqtt.enabled:
             from gated.uplink import Uplink
 
@@ -104,6 +116,8 @@ class Daemon:
             return
         self._stopped.set()
         sd_notify("STOPPING=1")
+        if self.control is not None:
+            self.control.stop()
         if self.devices is not None:
             self.devices.stop()
         if self.loop is not None:
@@ -149,15 +163,35 @@ class Daemon:
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
-        assert self.devices is not None and self.booth is not None
-        return {
+        """Safe from any thread except the state thread: the queue part is read there."""
+        assert self.devices is not None and self.booth is not None and self.loop is not None
+        booth = self.booth
+        try:
+            queue = self.loop.call(lambda b: booth.status(b.conn)).result(timeout=3.0)
+        except FutureTimeout:
+            queue = {"error": "state thread busy"}
+        out = {
             "version": __version__,
+            "site": self.cfg.site.id,
+            "booth": self.cfg.booth.id,
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "devices": self.devices.snapshot(),
-            "queue": self.booth.status(),
-            "storage_ok": not (self.loop.storage_failed if self.loop else False),
+            "queue": queue,
+            "storage_ok": not self.loop.storage_failed,
             "clock_synchronised": clock_synchronised(),
         }
+        if self.outbox is not None:
+            out["outbox"] = {"depth": self.outbox.depth, "last_seq": self.outbox.last_seq,
+                             "evicted_total": self.outbox.evicted_total}
+        if self.lists is not None:
+            out["lists"] = self.lists.versions()
+        if self.uplink is not None:
+            out["uplink"] = self.uplink.state()
+        return out
+
+    def _dispatch_local(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Control-socket commands: trusted (root-only socket), same registry as MQTT."""
+        return self.commands.dispatch(name, json.dumps({"args": args}).encode(), source="local")
 
     # ------------------------------------------------------------------ device callbacks
     def _on_observation(self, device: str, obs: Observation) -> None:

@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--site", default="+")
     sp.add_argument("--once", action="store_true", help="print one snapshot and exit")
     sp.add_argument("--wait", type=float, default=2.0, help="seconds to collect for --once")
+    sp.add_argument("--username", default=None, help="broker user (e.g. the centre's)")
+    sp.add_argument("--password-file", type=Path, default=None)
+    sp.add_argument("--ca", type=Path, default=None, help="CA file: connect with TLS")
+    sp.add_argument("--cert", type=Path, default=None, help="client certificate (TLS)")
+    sp.add_argument("--key", type=Path, default=None, help="client key (TLS)")
     return p
 
 
@@ -215,7 +220,9 @@ def _lists(args: argparse.Namespace) -> int:
 def _monitor(args: argparse.Namespace) -> int:
     from gated.monitor import run_monitor
 
-    return run_monitor(args.host, args.port, site=args.site, once=args.once, wait=args.wait)
+    return run_monitor(args.host, args.port, site=args.site, once=args.once, wait=args.wait,
+                       username=args.username, password_file=args.password_file,
+                       ca_file=args.ca, cert_file=args.cert, key_file=args.key)
 
 
 if __name__ == "__main__":

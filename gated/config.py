@@ -113,6 +113,14 @@ class MqttConfig(_Strict):
         default=None, description="HMAC key for gate/mode commands; none = those are refused"
     )
     command_max_skew_s: float = Field(default=30.0, gt=0)
+    replay_share: float = Field(
+        default=0.5, gt=0, le=1, description="in-flight share kept for the backlog"
+    )
+    session_expiry_s: int = Field(default=7 * 86400, ge=0, description="MQTT 5 persistent session")
+    command_max_bytes: int = Field(default=16 * 1024, ge=256, description="larger commands refused")
+    max_message_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="larger events go to dead_letter unsent"
+    )
 
 
 def _default_zones() -> dict[str, ZoneConfig]:
@@ -155,6 +163,11 @@ class GatedConfig(_Strict):
             problems.append(
                 f"queue.default_service: {self.queue.default_service!r} is not a [services] entry"
             )
+        for counter, services in self.queue.counters.items():
+            for s in services:
+                if s not in self.services:
+                    problems.append(f"queue.counters.{counter}: unknown service {s!r}; "
+                                    f"known services: {', '.join(sorted(self.services))}")
         prefixes: dict[str, str] = {}
         for sid, svc in self.services.items():
             if svc.prefix in prefixes:

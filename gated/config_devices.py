@@ -81,6 +81,13 @@ class EscposPrinterConfig(SerialDevice):
     status_interval_s: float = Field(default=2.0, gt=0, le=60)
     response_timeout_ms: int = Field(default=500, ge=50, le=5000)
     auto_status_back: bool = False
+    gb18030_four_byte: bool = Field(
+        default=False, description="the printer's font has GB18030's four-byte range; "
+        "if not, such characters print as '?'")
+    print_settle_ms: int = Field(
+        default=800, ge=0, le=10000,
+        description="after sending a ticket, wait this long before the status check that "
+        "confirms it (printing takes time; paper can run out mid-ticket)")
 
 
 class QrCameraConfig(_Strict):
@@ -89,6 +96,10 @@ class QrCameraConfig(_Strict):
     source: str = Field(description="/dev/video0, an rtsp:// URL, or an image/video file")
     fps: float = Field(default=5.0, gt=0, le=30)
     detector: Literal["aruco", "classic"] = "aruco"
+    rearm_s: float = Field(
+        default=2.0, gt=0, le=60,
+        description="a payload must be out of view this long before it counts as a new "
+        "presentation (a QR held in front of the camera is read once)")
 
 
 DeviceConfig = Annotated[

@@ -98,11 +98,24 @@ class QueueConfig(_Strict):
     max_priority_run: int = Field(default=3, ge=1, description="priority tickets before a regular")
     max_wait_min: float = Field(default=60.0, gt=0, description="ageing bound for regular tickets")
     recall_limit: int = Field(default=2, ge=0)
+    booth_prefix: str = Field(
+        default="", pattern=r"^[A-Z0-9]{0,2}$",
+        description="put before every number so several booths of one hall never clash",
+    )
+    counters: dict[str, list[str]] = Field(
+        default_factory=dict, description="counter -> services it calls; unlisted = all"
+    )
 
 
 class PriorityConfig(_Strict):
     elderly_age: int = Field(default=60, ge=50, le=100)
     assist_escalate_s: float = Field(default=120.0, gt=0)
+    assist_window_s: float = Field(
+        default=60.0, gt=0, description="an assist button press applies to the next tap within"
+    )
+    escalation_reraise_s: float = Field(default=600.0, gt=0)
+    denied_attempts: int = Field(default=3, ge=2, description="denials of one person -> anomaly")
+    denied_window_s: float = Field(default=300.0, gt=0)
 
 
 class TicketConfig(_Strict):
@@ -115,3 +128,7 @@ class TicketConfig(_Strict):
     first_responder: str = "首问负责台"
     footer: str = ""
     print_masked_name: bool = False
+    rating_label: str = Field(default="扫码评价本次服务", description="printed under the QR code")
+    priority_mark: str = Field(
+        default="优先", description="mark of a priority ticket that carries no label of its own"
+    )

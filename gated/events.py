@@ -64,6 +64,8 @@ class EventType(enum.StrEnum):
     OUTBOX_CORRUPTED = "outbox.corrupted"
     OUTBOX_DEAD_LETTER = "outbox.dead_letter"
     STORAGE_ERROR = "storage.error"
+    UPLINK_CONNECTED = "uplink.connected"
+    UPLINK_REFUSED = "uplink.refused"
 
 
 DEFAULT_PRIORITY: dict[EventType, EventPriority] = {
@@ -84,6 +86,8 @@ DEFAULT_PRIORITY: dict[EventType, EventPriority] = {
     EventType.OUTBOX_CORRUPTED: EventPriority.ALARM,
     EventType.OUTBOX_DEAD_LETTER: EventPriority.ALARM,
     EventType.STORAGE_ERROR: EventPriority.ALARM,
+    EventType.UPLINK_CONNECTED: EventPriority.INFO,
+    EventType.UPLINK_REFUSED: EventPriority.ALARM,
 }
 
 

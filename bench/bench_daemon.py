@@ -1,0 +1,107 @@
+"""`gated run` with simulated devices: start-to-ready time and resident memory.
+
+Targets (issue 2): ready within 1.5 s, 60 MB RSS or less. Both are printed next to baselines
+measured in the same run on the same machine: a bare `python -c pass` start, and the RSS of a
+Python process that imported the same third-party libraries (pydantic, structlog, sqlite-utils,
+pyserial). Memory is sampled after READY, then after a minute's worth of visitors (manual tickets
+through the control socket and card taps on the simulated reader), to show it stays flat.
+
+    .venv/bin/python bench/bench_daemon.py [--runs 5] [--visitors 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gated.control import call  # noqa: E402
+from gated.simulate import SimBooth, synthetic_card  # noqa: E402
+from tests.support.daemon import DaemonProcess  # noqa: E402
+
+
+def bare_start(runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        out.append(time.monotonic() - t)
+    return out
+
+
+def libs_rss() -> int:
+    code = ("import pydantic, structlog, sqlite_utils, serial, sqlite3\n"
+            "print(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])")
+    return int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                              text=True).stdout)
+
+
+def measure(runs: int, visitors: int, env: dict[str, str]) -> tuple[list[float], list[int], int]:
+    import random
+
+    rng = random.Random(1)
+    ready: list[float] = []
+    rss_ready: list[int] = []
+    rss_after = 0
+    with tempfile.TemporaryDirectory() as tmp, SimBooth(Path(tmp) / "sim", mqtt="off") as sim:
+        from gated.config import load_config
+
+        state_dir = load_config(sim.config_path).state_dir
+        for i in range(runs):
+            with DaemonProcess(sim.config_path, Path(tmp), extra_env=env) as dp:
+                ready.append(dp.wait_for("READY=1", 30))
+                time.sleep(0.5)
+                rss_ready.append(dp.rss_kib())
+                if i == runs - 1:
+                    for n in range(visitors):
+                        if n % 4 == 0:
+                            sim.reader.present(synthetic_card(rng))
+                            time.sleep(0.4)
+                            sim.reader.remove()
+                        else:
+                            call(state_dir, "manual_ticket", {})
+                        if n % 20 == 0:
+                            call(state_dir, "call_next", {"counter": "1"})
+                    time.sleep(1.0)
+                    rss_after = dp.rss_kib()
+                dp.terminate()
+    return ready, rss_ready, rss_after
+
+
+def main() -> None:
+    import logging
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--visitors", type=int, default=200)
+    a = ap.parse_args()
+    logging.disable(logging.INFO)  # the simulators' own log lines would drown the figures
+    with tempfile.TemporaryDirectory() as hide:
+        # sqlite-utils imports numpy whenever it is installed; only the camera extra (OpenCV)
+        # brings numpy, so a booth without a camera runs without it. Measure both.
+        (Path(hide) / "numpy.py").write_text("raise ImportError('no camera extra')\n")
+        rows = [("booth install (no camera extra)", measure(a.runs, a.visitors,
+                                                            {"PYTHONPATH": hide})),
+                ("test venv (camera extra: numpy)", measure(a.runs, a.visitors, {}))]
+    base = bare_start(a.runs)
+    base_rss = libs_rss()
+    for label, (ready, rss_ready, rss_after) in rows:
+        print(f"== {label}")
+        print(f"start to READY=1 (n={a.runs})        median {statistics.median(ready):.3f} s  "
+              f"max {max(ready):.3f} s   target <= 1.5 s")
+        print(f"RSS after READY                      median "
+              f"{statistics.median(rss_ready) * 1024 / 1e6:.1f} MB   target <= 60 MB")
+        print(f"RSS after {a.visitors} visitors               {rss_after * 1024 / 1e6:.1f} MB")
+    print(f"baseline: python -c pass             median {statistics.median(base):.3f} s")
+    print(f"baseline: python + the same libraries {base_rss * 1024 / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""The booth end to end, in-process: real store, state thread, supervised drivers on ptys talking
+to the byte-exact simulators (SAM reader, relay boards, printer), commands through the registry.
+
+Each test drives what a visitor, guard or clerk does and checks both the devices (relay pulses,
+rendered tickets) and what was committed to the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.base import DeviceState
+from drivers.sim.barrier_arm import Button
+from gated.app import Daemon
+from gated.config import load_config
+from gated.simulate import SimBooth
+from tests.support.cards import ADULT, BAD_CHECK_NUMBER, ELDER_LONG_TERM
+
+pytestmark = pytest.mark.timeout(60)
+ALWAYS_OPEN = {d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+def wait(pred: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Booth:
+    """A running daemon on simulators, with helpers to read what it committed."""
+
+    def __init__(self, sim: SimBooth, daemon: Daemon) -> None:
+        self.sim = sim
+        self.d = daemon
+
+    def cmd(self, name: str, **args: Any) -> dict[str, Any]:
+        reply: dict[str, Any] = self.d.commands.dispatch(
+            name, json.dumps({"args": args}).encode(), source="local")
+        return reply
+
+    def events(self, etype: str | None = None) -> list[dict[str, Any]]:
+        assert self.d.store is not None
+        conn = self.d.store.reader()
+        try:
+            rows = conn.execute("SELECT body FROM events ORDER BY seq").fetchall()
+        finally:
+            conn.close()
+        out = [json.loads(r[0]) for r in rows]
+        return [e for e in out if etype is None or e["type"] == etype]
+
+    def wait_event(self, etype: str, pred: Callable[[dict[str, Any]], bool] = lambda e: True,
+                   timeout: float = 8.0) -> dict[str, Any]:
+        hit: dict[str, Any] = wait(lambda: next((e for e in self.events(etype) if pred(e)),
+                                                None), timeout, etype)
+        return hit
+
+    def tap(self, card: Any) -> None:
+        self.sim.reader.present(card)
+        time.sleep(0.6)
+        self.sim.reader.remove()
+
+
+def _ready(d: Daemon) -> bool:
+    assert d.devices is not None
+    return all(s["state"] == DeviceState.READY for s in d.devices.snapshot().values())
+
+
+@pytest.fixture
+def booth(tmp_path: Path) -> Iterator[Booth]:
+    with SimBooth(tmp_path / "sim", mqtt="off") as sim:
+        text = sim.config_path.read_text(encoding="utf-8")
+        cfg = load_config(sim.config_path)
+        assert cfg.schedule.hours == ALWAYS_OPEN, text
+        d = Daemon(cfg, config_path=sim.config_path)
+        d.start()
+        try:
+            wait(lambda: _ready(d), 15, "all devices ready")
+            yield Booth(sim, d)
+        finally:
+            d.stop()
+
+
+def test_resident_card_opens_the_hall_and_prints_a_ticket(booth: Booth) -> None:
+    booth.tap(ADULT)
+    issued = booth.wait_event("ticket.issued")
+    assert booth.sim.printer.wait_tickets(1, 10)
+    ticket = booth.sim.printer.tickets[0]
+    assert issued["data"]["number"] in ticket.text
+    assert "办不成事找局长" in ticket.text
+    wait(lambda: booth.sim.hall.presses(Button.OPEN) >= 1, what="hall gate pulse")
+    assert booth.sim.office.presses(Button.OPEN) == 0
+    cred = booth.wait_event("credential")["data"]
+    assert cred["age_band"] and cred["pseudonym"] and "*" in cred["masked_number"]
+    decision = booth.wait_event("decision")["data"]
+    assert (decision["outcome"], decision["zone"]) == ("admit", "hall")
+    booth.wait_event("ticket.printed", lambda e: e["data"]["number"] == issued["data"]["number"])
+    types = [e["type"] for e in booth.events()]
+    assert types.index("decision") < types.index("gate.command") < types.index("ticket.printed")
+
+
+def test_elderly_visitor_gets_priority_escort_and_lamp(booth: Booth) -> None:
+    booth.tap(ELDER_LONG_TERM)
+    issued = booth.wait_event("ticket.issued")["data"]
+    assert issued["priority"] and issued["priority_reason"] == "elderly"
+    request = booth.wait_event("assist.request")["data"]
+    lamp = booth.d.cfg.devices["hall_gate"].coils.lamp  # type: ignore[union-attr]
+    wait(lambda: booth.sim.hall.relays[lamp], what="assist lamp on")
+    assert booth.sim.printer.wait_tickets(1, 10)
+    assert "优先" in booth.sim.printer.tickets[0].text
+    assert booth.cmd("assist_ack", case_id=request["case_id"], by="guard-1")["ok"]
+    wait(lambda: not booth.sim.hall.relays[lamp], what="assist lamp off")
+    assert booth.cmd("assist_ack", case_id=request["case_id"])["reason"] == "already_acked"
+
+
+def test_assist_button_reason_is_never_stored(booth: Booth) -> None:
+    assert booth.cmd("assist", kind="pregnancy")["ok"]
+    booth.tap(ADULT)
+    booth.wait_event("assist.request")
+    assert "pregnan" not in json.dumps(booth.events())
+
+
+def test_invalid_card_is_sent_to_the_guard(booth: Booth) -> None:
+    from dataclasses import replace
+
+    booth.tap(replace(ADULT, id_number=BAD_CHECK_NUMBER))
+    e = booth.wait_event("card.unreadable")["data"]
+    assert "guard" in e["message"]
+    time.sleep(0.5)
+    assert booth.sim.hall.presses(Button.OPEN) == 0 and not booth.events("ticket.issued")
+
+
+def test_paper_out_ticket_is_reprinted_when_paper_is_back(booth: Booth) -> None:
+    booth.sim.printer.set(paper_out=True)
+    wait(lambda: booth.d.devices.state("printer") is DeviceState.DEGRADED,  # type: ignore[union-attr]
+         what="printer degraded")
+    reply = booth.cmd("manual_ticket")
+    assert reply["ok"], reply
+    number = booth.wait_event("ticket.issued")["data"]["number"]
+    booth.wait_event("ticket.reprint", lambda e: e["data"]["number"] == number)
+    booth.wait_event("alarm", lambda e: e["data"]["kind"] == "printer_paper_out")
+    assert [r["number"] for r in booth.cmd("reprints")["reprints"]] == [number]
+    booth.sim.printer.set(paper_out=False)
+    assert booth.sim.printer.wait_tickets(1, 15)
+    assert number in booth.sim.printer.tickets[0].text
+    booth.wait_event("ticket.printed", lambda e: e["data"]["reprint"])
+    assert booth.cmd("reprints")["reprints"] == []
+
+
+def test_no_printer_gate_still_opens_and_ticket_goes_to_the_guard(booth: Booth) -> None:
+    booth.sim.printer.unplug()
+    wait(lambda: booth.d.devices.state("printer") is DeviceState.OFFLINE,  # type: ignore[union-attr]
+         what="printer offline")
+    booth.tap(ADULT)
+    number = booth.wait_event("ticket.issued")["data"]["number"]
+    wait(lambda: booth.sim.hall.presses(Button.OPEN) >= 1, what="gate pulse")
+    booth.wait_event("ticket.reprint", lambda e: e["data"]["reason"] == "printer_not_ready")
+    assert booth.cmd("reprint_handed", ticket=number)["ok"]
+    assert booth.cmd("reprints")["reprints"] == []
+
+
+def test_calling_commands(booth: Booth) -> None:
+    for _ in range(3):
+        assert booth.cmd("manual_ticket")["ok"]
+    assert booth.cmd("manual_ticket", service="social", priority="military")["ok"]
+    first = booth.cmd("call_next", counter="1", services=["general"])
+    assert first["ticket"]["number"] == "A001"
+    assert booth.cmd("recall", counter="1")["ticket"]["recalls"] == 1
+    moved = booth.cmd("transfer", counter="1", service="social")
+    assert moved["ticket"]["service"] == "social"
+    nxt = booth.cmd("call_next", counter="2", services=["social"])
+    assert nxt["ticket"]["priority"]  # the military priority ticket goes first
+    assert booth.cmd("no_show", counter="2")["ok"]
+    assert booth.cmd("served", counter="2")["reason"] == "no_current_ticket"
+    assert booth.cmd("call_next", counter="1", services=["nope"])["reason"] == "unknown_service"
+    assert booth.cmd("call_next", counter="1")["ok"]
+    stats = booth.cmd("queue_stats")["services"]
+    assert stats["general"]["waiting"] + stats["general"]["called"] >= 2
+    booth.wait_event("ticket.called", lambda e: e["data"]["action"] == "recall")
+
+
+def test_sync_lists_without_mqtt_says_so(booth: Booth) -> None:
+    reply = booth.cmd("sync_lists")
+    assert (reply["ok"], reply["reason"]) == (False, "mqtt_disabled")
+    assert reply["versions"] == {"staff_badges": 0, "appointments": 0, "alerts": 0}
+    assert booth.cmd("sync_lists", list="people")["reason"] == "unknown_list"
+
+
+def test_free_passage_holds_the_gate_and_taps_only_print(booth: Booth) -> None:
+    assert booth.cmd("set_zone_mode", zone="hall", mode="free_passage")["ok"]
+    wait(lambda: booth.sim.hall.position() > 0.9, what="hall held open")
+    presses = booth.sim.hall.presses(Button.OPEN)
+    booth.tap(ADULT)
+    booth.wait_event("ticket.issued")
+    assert booth.sim.printer.wait_tickets(1, 10)
+    assert booth.sim.hall.presses(Button.OPEN) == presses
+    assert booth.cmd("set_zone_mode", zone="hall", mode="bogus")["reason"] == "bad_mode"
+    assert booth.cmd("open_gate", zone="nowhere")["reason"] == "unknown_zone"
+
+
+def test_escalation_to_the_director(booth: Booth) -> None:
+    assert booth.cmd("manual_ticket")["ok"]
+    number = booth.wait_event("ticket.issued")["data"]["number"]
+    booth.cmd("call_next", counter="3")
+    case = booth.cmd("escalate", number=number)
+    assert case["ok"]
+    e = booth.wait_event("escalation")["data"]
+    assert (e["number"], e["service"], e["counters"]) == (number, "general", ["3"])
+    status = booth.d.status()["queue"]
+    assert [c["case_id"] for c in status["open_escalations"]] == [case["case_id"]]
+    assert booth.cmd("escalation_ack", case_id=case["case_id"])["ok"]
+    assert booth.cmd("escalation_close", case_id=case["case_id"], outcome="resolved")["ok"]
+    assert booth.d.status()["queue"]["open_escalations"] == []
+    assert booth.cmd("escalate", number="Z999")["reason"] == "unknown_ticket"
+
+
+def test_tailgating_raises_an_alarm(booth: Booth) -> None:
+    booth.tap(ADULT)
+    wait(lambda: booth.sim.hall.position() > 0.9, what="gate open")
+    for _ in range(2):
+        booth.sim.hall.set_beam(True)
+        time.sleep(0.4)
+        booth.sim.hall.set_beam(False)
+        time.sleep(0.4)
+    booth.wait_event("alarm", lambda e: e["data"]["kind"] == "tailgating")
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    with SimBooth(tmp_path / "sim", mqtt="off") as sim:
+        for expected in ("A001", "A002"):
+            d = Daemon(load_config(sim.config_path), config_path=sim.config_path)
+            d.start()
+            try:
+                wait(lambda d=d: _ready(d), 15, "ready")  # type: ignore[misc]
+                reply = d.commands.dispatch("manual_ticket", b'{"args": {}}', source="local")
+                assert reply["ok"], reply
+                assert d.store is not None
+                conn = d.store.reader()
+                numbers = [r[0] for r in conn.execute("SELECT number FROM q_tickets")]
+                conn.close()
+                assert numbers[-1] == expected
+            finally:
+                d.stop()
+        db = sqlite3.connect(sim.directory / "state" / "gated.db")
+        seqs = [r[0] for r in db.execute("SELECT seq FROM events ORDER BY seq")]
+        db.close()
+        assert seqs == sorted(set(seqs))
