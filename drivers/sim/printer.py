@@ -22,16 +22,12 @@ Runs in its own thread; public methods are safe from other threads. Standalone:
 from __future__ import annotations
 
 import enum
-import os
 import random
-import select
 import threading
 import time
-import tty
-import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
 
 import structlog
 
@@ -46,6 +42,7 @@ from drivers.escpos_codec import (
     is_status_byte,
     tokenize,
 )
+from drivers.sim.pty_sim import PtySim, run_console
 from drivers.sim.ticket_render import TicketCanvas, find_font
 
 log = structlog.get_logger(__name__)
@@ -71,9 +68,12 @@ class RenderedTicket:
     text: str
 
 
-class PrinterSim:
+class PrinterSim(PtySim):
+    name = "printer_sim"
+
     def __init__(self, out_dir: Path | None = None, *, columns: int = 48,
                  font: Path | None = None, seed: int = 0) -> None:
+        super().__init__()
         self.out_dir = out_dir
         self.columns = columns
         self.font = font or find_font()
@@ -94,56 +94,13 @@ class PrinterSim:
         self._spoiling = False
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
-        self._master: int | None = None
-        self._slave: int | None = None
-        self._wake_r, self._wake_w = -1, -1
-        self._thread: threading.Thread | None = None
-        self._port = ""
+        self._buf = b""  # received bytes not yet a whole operation
 
     # ------------------------------------------------------------------ lifecycle
-    @property
-    def port(self) -> str:
-        if not self._port:
-            raise RuntimeError("simulator not started")
-        return self._port
-
-    def start(self) -> Self:
+    def _on_start(self) -> None:
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        self._master, self._slave, self._port = master, slave, os.ttyname(slave)
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._serve, name="printer-sim", daemon=True)
-        self._thread.start()
-        log.info("printer_sim_started", port=self._port, out_dir=str(self.out_dir))
-        return self
-
-    def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            os.write(self._wake_w, b"x")
-            thread.join(5)
-        self._close_fds()
-
-    def _close_fds(self) -> None:
-        with self._lock:
-            for fd in (self._master, self._slave, self._wake_r, self._wake_w):
-                if fd is not None and fd >= 0:
-                    os.close(fd)
-            self._master = self._slave = None
-            self._wake_r = self._wake_w = -1
-
-    def unplug(self) -> None:
-        """Close the pty like a pulled USB adapter: the driver's next read or write fails."""
-        self.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: types.TracebackType | None) -> None:
-        self.stop()
+        self._buf = b""
 
     # ------------------------------------------------------------------ knobs
     def set(self, **knobs: bool) -> None:
@@ -181,15 +138,6 @@ class PrinterSim:
         return False
 
     # ------------------------------------------------------------------ the printer
-    def _write(self, data: bytes) -> None:
-        with self._lock:
-            if self._master is None:
-                return
-            try:
-                os.write(self._master, data)
-            except OSError as e:
-                log.warning("printer_sim_write_failed", error=str(e))
-
     def _send_asb(self) -> None:
         if not self.silent:
             self._write(self._noise(4) if self.garbage else encode_asb(self.status_bits()))
@@ -211,31 +159,18 @@ class PrinterSim:
         elif n in (1, 2, 3, 4):
             self._write(bytes((encode_status(StatusQuery(n), self.status_bits()),)))
 
-    def _serve(self) -> None:
-        buf = b""
-        while True:
-            master = self._master
-            if master is None:
-                return
-            ready, _, _ = select.select([master, self._wake_r], [], [])
-            if self._wake_r in ready:
-                return
-            try:
-                data = os.read(master, 4096)
-            except OSError as e:
-                log.warning("printer_sim_read_failed", error=str(e))
-                return
-            buf += data
-            ops, used = tokenize(buf)
-            buf = buf[used:]
-            with self._lock:
-                self.received += len(data)
-                for op in ops:
-                    if not self._apply(op):
-                        self._thread = None
-                        self._close_fds()
-                        log.info("printer_sim_unplugged_mid_ticket")
-                        return
+    def _on_data(self, data: bytes, read_at: float) -> bool:
+        buf = self._buf + data
+        ops, used = tokenize(buf)
+        self._buf = buf[used:]
+        with self._lock:
+            self.received += len(data)
+            for op in ops:
+                if not self._apply(op):
+                    self.stop()  # from the serving thread: closes the pty, returns at once
+                    log.info("printer_sim_unplugged_mid_ticket")
+                    return False
+        return True
 
     def _apply(self, op: Op) -> bool:
         """One operation; False when the sim must unplug now."""
@@ -297,7 +232,7 @@ def main() -> None:
 
 
 def _console(sim: PrinterSim) -> None:
-    actions: dict[str, dict[str, bool]] = {
+    knobs: dict[str, dict[str, bool]] = {
         "paper near": {"paper_near_end": True, "paper_out": False},
         "paper out": {"paper_out": True}, "paper ok": {"paper_out": False,
                                                        "paper_near_end": False},
@@ -307,23 +242,20 @@ def _console(sim: PrinterSim) -> None:
         "garbage": {"garbage": True, "silent": False}, "silent": {"silent": True},
         "ok": {"garbage": False, "silent": False},
     }
-    while True:
-        try:
-            line = input("> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if line in ("quit", "unplug"):
-            return
-        if line in actions:
-            sim.set(**actions[line])
-        elif line == "mid paper out":
-            sim.mid_ticket = MidTicket.PAPER_OUT
-        elif line != "status":
-            print("commands:", ", ".join([*actions, "mid paper out", "status", "unplug",
-                                          "quit"]))
+
+    def status() -> str:
         on = [k for k in KNOBS if getattr(sim, k)]
-        print(f"knobs {on or ['none']} asb {sim.asb_enabled} tickets {len(sim.tickets)} "
-              f"spoiled {sim.spoiled}", flush=True)
+        return (f"knobs {on or ['none']} asb {sim.asb_enabled} tickets {len(sim.tickets)} "
+                f"spoiled {sim.spoiled}")
+
+    def mid_paper_out() -> None:
+        sim.mid_ticket = MidTicket.PAPER_OUT
+
+    def setter(values: dict[str, bool]) -> Callable[[], None]:
+        return lambda: sim.set(**values)
+
+    run_console({**{k: setter(v) for k, v in knobs.items()}, "mid paper out": mid_paper_out},
+                status)
 
 
 if __name__ == "__main__":

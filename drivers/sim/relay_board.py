@@ -20,15 +20,10 @@ Runs in its own thread; every public method is safe to call from another thread.
 from __future__ import annotations
 
 import enum
-import os
 import random
-import select
 import threading
 import time
-import tty
-import types
 from collections import deque
-from typing import Self
 
 import structlog
 
@@ -49,6 +44,7 @@ from drivers.modbus_rtu import (
     request_length,
 )
 from drivers.sim.barrier_arm import BarrierArm, Button
+from drivers.sim.pty_sim import PtySim, run_console
 from gated.config_devices import GateCoils, GateInputMap
 
 log = structlog.get_logger(__name__)
@@ -63,10 +59,13 @@ class BoardFault(enum.StrEnum):
     SILENT = "silent"
 
 
-class RelayBoardSim:
+class RelayBoardSim(PtySim):
+    name = "relay_board_sim"
+
     def __init__(self, *, address: int = 1, coils: GateCoils | None = None,
                  inputs: GateInputMap | None = None, travel_s: float = 2.0,
                  relay_count: int = 8, input_count: int = 8, seed: int = 0) -> None:
+        super().__init__()
         self.address = address
         self.coil_map = coils or GateCoils()
         self.input_map = inputs or GateInputMap()
@@ -86,50 +85,8 @@ class RelayBoardSim:
         self._flash_off: dict[int, float] = {}
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._master: int | None = None
-        self._slave: int | None = None
-        self._wake_r, self._wake_w = -1, -1
-        self._thread: threading.Thread | None = None
-        self._port = ""
-
-    # ------------------------------------------------------------------ lifecycle
-    @property
-    def port(self) -> str:
-        if not self._port:
-            raise RuntimeError("simulator not started")
-        return self._port
-
-    def start(self) -> Self:
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        self._master, self._slave, self._port = master, slave, os.ttyname(slave)
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._serve, name="relay-board-sim", daemon=True)
-        self._thread.start()
-        log.info("relay_board_sim_started", port=self._port)
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            os.write(self._wake_w, b"x")
-            self._thread.join(5)
-            self._thread = None
-        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
-            if fd is not None and fd >= 0:
-                os.close(fd)
-        self._master = self._slave = None
-        self._wake_r = self._wake_w = -1
-
-    def unplug(self) -> None:
-        """Close the pty like a pulled USB adapter: the driver's next read or write fails."""
-        self.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: types.TracebackType | None) -> None:
-        self.stop()
+        self._buf = bytearray()  # request bytes not yet framed
+        self._last_rx = self._started = 0.0
 
     # ------------------------------------------------------------------ knobs
     def set_beam(self, interrupted: bool) -> None:
@@ -247,65 +204,51 @@ class RelayBoardSim:
                     del self._flash_off[relay]
                     self._set_relay(relay, False, now)
 
-    def _serve(self) -> None:
-        master = self._master
-        assert master is not None
-        buf = bytearray()
-        last_rx = started = 0.0
-        while True:
-            busy = bool(buf or self._flash_off)
-            ready, _, _ = select.select([master, self._wake_r], [], [], 0.005 if busy else None)
-            self._expire_flashes()
-            if self._wake_r in ready:
-                return
-            now = time.monotonic()
-            if buf and now - last_rx > SILENCE_S:
-                self._frame_by_silence(buf, started)
-            if master not in ready:
-                continue
-            try:
-                data = os.read(master, 1024)
-            except OSError as e:
-                log.warning("relay_board_sim_read_failed", error=str(e))
-                return
-            read_at = time.perf_counter()
-            if not buf:
-                started = read_at
-            last_rx = time.monotonic()
-            buf += data
-            while buf:
-                try:
-                    length = request_length(bytes(buf[:7]))
-                except FrameError:
-                    break  # unknown function: wait for silence to end the frame
-                if length is None or len(buf) < length:
-                    break
-                frame = bytes(buf[:length])
-                del buf[:length]
-                self.request_log.append((started, frame))
-                started = read_at  # any rest of the buffer came with the latest read
-                if not self._reply(master, frame):
-                    return
+    # ------------------------------------------------------------------ I/O thread
+    def _on_start(self) -> None:
+        self._buf.clear()
 
-    def _frame_by_silence(self, buf: bytearray, started: float) -> None:
-        frame = bytes(buf)
-        buf.clear()
-        self.request_log.append((started, frame))
-        if self._master is not None and len(frame) >= 4:
-            self._reply(self._master, frame)
+    def _poll_timeout(self) -> float | None:
+        return 0.005 if self._buf or self._flash_off else None
+
+    def _on_wake(self) -> None:
+        self._expire_flashes()
+        if self._buf and time.monotonic() - self._last_rx > SILENCE_S:
+            self._frame_by_silence()
+
+    def _on_data(self, data: bytes, read_at: float) -> bool:
+        buf = self._buf
+        if not buf:
+            self._started = read_at
+        self._last_rx = time.monotonic()
+        buf += data
+        while buf:
+            try:
+                length = request_length(bytes(buf[:7]))
+            except FrameError:
+                break  # unknown function: wait for silence to end the frame
+            if length is None or len(buf) < length:
+                break
+            frame = bytes(buf[:length])
+            del buf[:length]
+            self.request_log.append((self._started, frame))
+            self._started = read_at  # any rest of the buffer came with the latest read
+            if not self._reply(frame):
+                return False
+        return True
+
+    def _frame_by_silence(self) -> None:
+        frame = bytes(self._buf)
+        self._buf.clear()
+        self.request_log.append((self._started, frame))
+        if len(frame) >= 4:
+            self._reply(frame)
         else:
             self.ignored_frames += 1
 
-    def _reply(self, master: int, frame: bytes) -> bool:
+    def _reply(self, frame: bytes) -> bool:
         reply = self.answer(frame)
-        if reply is None:
-            return True
-        try:
-            os.write(master, reply)
-        except OSError as e:
-            log.warning("relay_board_sim_write_failed", error=str(e))
-            return False
-        return True
+        return reply is None or self._write(reply)
 
 
 def main() -> None:
@@ -331,19 +274,8 @@ def _console(sim: RelayBoardSim) -> None:
         "silent": lambda: setattr(sim, "fault", BoardFault.SILENT),
         "ok": lambda: setattr(sim, "fault", BoardFault.NONE),
     }
-    while True:
-        try:
-            line = input("> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if line in ("quit", "unplug"):
-            return
-        if line in actions:
-            actions[line]()
-        elif line != "status":
-            print("commands:", ", ".join([*actions, "status", "quit"]))
-        print(f"arm {sim.position():.2f} relays {sim.relays} inputs {sim.input_bits()} "
-              f"fault {sim.fault}", flush=True)
+    run_console(actions, lambda: f"arm {sim.position():.2f} relays {sim.relays} "
+                f"inputs {sim.input_bits()} fault {sim.fault}")
 
 
 if __name__ == "__main__":

@@ -23,15 +23,10 @@ Standalone: ``python -m drivers.sim.sam_reader`` prints the port and takes conso
 from __future__ import annotations
 
 import enum
-import os
 import random
-import select
 import threading
 import time
-import tty
-import types
 from collections.abc import Callable
-from typing import Self
 
 import structlog
 
@@ -49,6 +44,7 @@ from drivers.sam_codec import (
     parse_request,
     read_reply,
 )
+from drivers.sim.pty_sim import PtySim, run_console
 from drivers.sim.sam_cards import (
     Foreigner2017Card,
     Foreigner2023Card,
@@ -71,10 +67,12 @@ class SamFault(enum.StrEnum):
     SILENT = "silent"
 
 
-class SamReaderSim:
+class SamReaderSim(PtySim):
+    name = "sam_reader_sim"
+
     def __init__(self, *, link: str | None = None, seed: int = 0,
                  sam_id: bytes = bytes(range(16))) -> None:
-        self.link = link
+        super().__init__(link=link)
         self.sam_id = sam_id
         self.fault = SamFault.NONE
         self.split = False
@@ -90,57 +88,9 @@ class SamReaderSim:
         self._selected = False
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._master: int | None = None
-        self._slave: int | None = None
-        self._wake_r, self._wake_w = -1, -1
-        self._thread: threading.Thread | None = None
-        self._port = ""
+        self._reader = SamFrameReader()
 
     # ------------------------------------------------------------------ lifecycle
-    @property
-    def port(self) -> str:
-        if self.link:
-            return self.link
-        if not self._port:
-            raise RuntimeError("simulator not started")
-        return self._port
-
-    @property
-    def tty(self) -> str:
-        """The current pty slave path (``port`` may be a symlink to it)."""
-        return self._port
-
-    def start(self) -> Self:
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        self._master, self._slave, self._port = master, slave, os.ttyname(slave)
-        if self.link:
-            tmp = f"{self.link}.new"
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            os.symlink(self._port, tmp)
-            os.replace(tmp, self.link)
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._serve, name="sam-reader-sim", daemon=True)
-        self._thread.start()
-        log.info("sam_reader_sim_started", port=self.port, tty=self._port)
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            os.write(self._wake_w, b"x")
-            self._thread.join(5)
-            self._thread = None
-        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
-            if fd is not None and fd >= 0:
-                os.close(fd)
-        self._master = self._slave = None
-        self._wake_r = self._wake_w = -1
-
-    def unplug(self) -> None:
-        """Close the pty like a pulled USB adapter: the driver's next read or write fails."""
-        self.stop()
-
     def replug(self) -> None:
         """A new pty (and, with ``link``, the same name pointing at it), module state reset."""
         self.stop()
@@ -148,17 +98,8 @@ class SamReaderSim:
             self._halted = self._selected = False
         self.start()
 
-    def close(self) -> None:
-        self.stop()
-        if self.link and os.path.islink(self.link):
-            os.unlink(self.link)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: types.TracebackType | None) -> None:
-        self.close()
+    def _on_start(self) -> None:
+        self._reader = SamFrameReader()
 
     # ------------------------------------------------------------------ the card
     def present(self, card: SimCard) -> None:
@@ -233,45 +174,30 @@ class SamReaderSim:
         return reply
 
     # ------------------------------------------------------------------ I/O thread
-    def _serve(self) -> None:
-        master = self._master
-        assert master is not None
-        reader = SamFrameReader()
-        while True:
-            ready, _, _ = select.select([master, self._wake_r], [], [])
-            if self._wake_r in ready:
-                return
-            try:
-                data = os.read(master, 4096)
-            except OSError as e:
-                log.warning("sam_reader_sim_read_failed", error=str(e))
-                return
-            for item in reader.feed(data):
-                if isinstance(item, Frame):
-                    reply: bytes | None = self.answer(item)
-                else:
-                    self.bad_requests += 1
-                    reply = (build_reply(Status.CHECKSUM_ERROR)
-                             if item.reason == FaultReason.BAD_CHECKSUM else None)
-                if reply is not None:
-                    reply = self._with_faults(reply)
-                if reply is not None and not self._write(master, reply):
-                    return
+    def _on_data(self, data: bytes, read_at: float) -> bool:
+        for item in self._reader.feed(data):
+            if isinstance(item, Frame):
+                reply: bytes | None = self.answer(item)
+            else:
+                self.bad_requests += 1
+                reply = (build_reply(Status.CHECKSUM_ERROR)
+                         if item.reason == FaultReason.BAD_CHECKSUM else None)
+            if reply is not None:
+                reply = self._with_faults(reply)
+            if reply is not None and not self._send(reply):
+                return False
+        return True
 
-    def _write(self, master: int, reply: bytes) -> bool:
-        try:
-            if not self.split:
-                os.write(master, reply)
-                return True
-            pos = 0
-            while pos < len(reply):
-                n = self._rng.randint(1, MAX_CHUNK)
-                os.write(master, reply[pos:pos + n])
-                pos += n
-                time.sleep(self._rng.uniform(0, MAX_CHUNK_DELAY_S))
-        except OSError as e:
-            log.warning("sam_reader_sim_write_failed", error=str(e))
-            return False
+    def _send(self, reply: bytes) -> bool:
+        if not self.split:
+            return self._write(reply)
+        pos = 0
+        while pos < len(reply):
+            n = self._rng.randint(1, MAX_CHUNK)
+            if not self._write(reply[pos:pos + n]):
+                return False
+            pos += n
+            time.sleep(self._rng.uniform(0, MAX_CHUNK_DELAY_S))
         return True
 
 
@@ -348,20 +274,9 @@ def _console(sim: SamReaderSim) -> None:
         "sam 66": knob("sam_status", Status.SAM_NOT_AUTHORIZED),
         "sam ok": knob("sam_status", Status.OK),
     }
-    while True:
-        try:
-            line = input("> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if line in ("quit", "unplug"):
-            return
-        if line in actions:
-            actions[line]()
-        elif line != "status":
-            print("commands:", ", ".join([*actions, "status", "quit"]))
-        print(f"port {sim.port} card {'present' if sim.card_present else 'none'} "
-              f"fault {sim.fault} split {sim.split} requests {sim.requests} reads {sim.reads}",
-              flush=True)
+    run_console(actions, lambda: (
+        f"port {sim.port} card {'present' if sim.card_present else 'none'} fault {sim.fault} "
+        f"split {sim.split} requests {sim.requests} reads {sim.reads}"))
 
 
 __all__ = ["Foreigner2017Card", "Foreigner2023Card", "HmtPermitCard",
