@@ -23,7 +23,6 @@ Behaviour the core can rely on:
 
 from __future__ import annotations
 
-import termios
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -53,12 +52,11 @@ from drivers.escpos_codec import (
     status_request,
 )
 from drivers.escpos_layout import render_ticket
+from drivers.serial_link import LINK_ERRORS, close_serial, open_serial
 from gated.config_devices import EscposPrinterConfig
 
 log = structlog.get_logger(__name__)
 
-# termios.error is not an OSError: pyserial lets it through from tcflush on a vanished pty.
-_LINK_ERRORS = (serial.SerialException, OSError, termios.error)
 _STATUS_REQUEST = b"".join(status_request(n) for n in StatusQuery)
 WRITE_TIMEOUT_S = 10.0  # a ticket is ~1 KB: about 1 s at 9600 baud
 ASB_IDLE_SLICE_S = 0.05  # how often an idle poll looks for automatic status back bytes
@@ -99,12 +97,8 @@ class EscposPrinter(TicketPrinter):
     def open(self) -> None:
         self._reset()
         cfg = self.config
-        try:
-            self._serial = serial.serial_for_url(cfg.port, baudrate=cfg.baudrate,
-                                                 timeout=self._timeout_s,
-                                                 write_timeout=WRITE_TIMEOUT_S)
-        except (serial.SerialException, OSError, ValueError) as e:
-            raise DeviceUnavailable(f"cannot open {cfg.port}: {e}") from e
+        self._serial = open_serial(cfg.port, baudrate=cfg.baudrate, timeout=self._timeout_s,
+                                   write_timeout=WRITE_TIMEOUT_S)
         try:
             self._write(init() + chinese(True) + asb_enable(cfg.auto_status_back))
             self._pending = self._check()
@@ -115,12 +109,7 @@ class EscposPrinter(TicketPrinter):
 
     def close(self) -> None:
         ser, self._serial = self._serial, None
-        if ser is None:
-            return
-        try:
-            ser.close()
-        except _LINK_ERRORS as e:
-            self._log.warning("serial_close_failed", port=self.config.port, error=str(e))
+        close_serial(ser, self.config.port, self.name)
 
     def poll(self, timeout: float) -> Sequence[Observation]:
         deadline = time.monotonic() + max(0.0, timeout)
@@ -229,7 +218,7 @@ class EscposPrinter(TicketPrinter):
         try:
             waiting = ser.in_waiting
             chunk = ser.read(waiting) if waiting else b""
-        except _LINK_ERRORS as e:
+        except LINK_ERRORS as e:
             raise DeviceUnavailable(f"read from {self.config.port} failed: {e}") from e
         if not chunk and not self._rx:
             return []
@@ -269,14 +258,14 @@ class EscposPrinter(TicketPrinter):
             ser.write(data)
         except serial.SerialTimeoutException as e:
             raise DeviceTimeout(f"write to {self.config.port} timed out: {e}") from e
-        except _LINK_ERRORS as e:
+        except LINK_ERRORS as e:
             raise DeviceUnavailable(f"write to {self.config.port} failed: {e}") from e
 
     def _drain(self) -> None:
         """Wait until the ticket has left the UART, so the settle time counts from there."""
         try:
             self._require().flush()
-        except _LINK_ERRORS as e:
+        except LINK_ERRORS as e:
             raise DeviceUnavailable(f"flush of {self.config.port} failed: {e}") from e
 
     def _read(self, deadline: float) -> bytes:
@@ -287,7 +276,7 @@ class EscposPrinter(TicketPrinter):
         try:
             waiting = ser.in_waiting
             return bytes(ser.read(max(1, waiting)))
-        except _LINK_ERRORS as e:
+        except LINK_ERRORS as e:
             raise DeviceUnavailable(f"read from {self.config.port} failed: {e}") from e
 
     def _discard(self) -> None:
@@ -300,7 +289,7 @@ class EscposPrinter(TicketPrinter):
         ser = self._require()
         try:
             ser.reset_input_buffer()
-        except _LINK_ERRORS as e:
+        except LINK_ERRORS as e:
             raise DeviceUnavailable(f"flush of {self.config.port} failed: {e}") from e
 
 

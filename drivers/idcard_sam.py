@@ -23,7 +23,6 @@ status codes and counters.
 
 from __future__ import annotations
 
-import termios
 import time
 from collections.abc import Sequence
 
@@ -54,12 +53,12 @@ from drivers.sam_codec import (
     read_reply_text,
 )
 from drivers.sam_text import SamCardType, TextBlockError, decode_text_block
+from drivers.serial_link import LINK_ERRORS, close_serial, open_serial
 from gated.config_devices import SamReaderConfig
 from gated.identity import validate_id_number
 
 log = structlog.get_logger(__name__)
 
-_LINK_ERRORS = (serial.SerialException, OSError, termios.error)
 READ_ATTEMPTS = 2
 SLICE_S = 0.02  # serial read timeout slice; deadlines are kept by the loop around it
 _CITIZEN_NUMBERS = frozenset({SamCardType.RESIDENT.value, SamCardType.HMT_PERMIT.value})
@@ -85,11 +84,8 @@ class SamCardReader(CardReader):
     def open(self) -> None:
         self.fault = None
         self._presented = False
-        try:
-            self._serial = serial.serial_for_url(self.config.port, baudrate=self.config.baudrate,
-                                                 timeout=SLICE_S)
-        except (serial.SerialException, OSError, ValueError) as e:
-            raise DeviceUnavailable(f"cannot open {self.config.port}: {e}") from e
+        self._serial = open_serial(self.config.port, baudrate=self.config.baudrate,
+                                   timeout=SLICE_S)
         try:
             reply = self._transact(Command.STATUS, max(self._find_s, 0.2))
             self._check_sam(reply)
@@ -103,12 +99,7 @@ class SamCardReader(CardReader):
 
     def close(self) -> None:
         ser, self._serial = self._serial, None
-        if ser is None:
-            return
-        try:
-            ser.close()
-        except _LINK_ERRORS as e:
-            self._log.warning("serial_close_failed", port=self.config.port, error=str(e))
+        close_serial(ser, self.config.port, self.name)
 
     def poll(self, timeout: float) -> Sequence[Observation]:
         wait = self._next_at - time.monotonic()
@@ -237,7 +228,7 @@ class SamCardReader(CardReader):
                     if item.reason == FaultReason.BAD_CHECKSUM:
                         raise SamCodecError(f"reply to {command.name} has a bad checksum",
                                             reason="bad_checksum")
-        except _LINK_ERRORS as e:
+        except LINK_ERRORS as e:
             raise DeviceUnavailable(f"{self.config.port}: {e}") from e
         if faults:
             raise SamCodecError(f"no valid reply to {command.name}, only {faults[0]}",

@@ -15,7 +15,6 @@ Blocking and single-threaded like every driver. What a caller must know:
 
 from __future__ import annotations
 
-import termios
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,12 +24,11 @@ import structlog
 
 from drivers.base import DeviceTimeout, DeviceUnavailable
 from drivers.modbus_rtu import FrameError, reply_length
+from drivers.serial_link import LINK_ERRORS, close_serial, open_serial
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-# termios.error is not an OSError: pyserial lets it through from tcflush on a vanished pty.
-_LINK_ERRORS = (serial.SerialException, OSError, termios.error)
 
 BITS_PER_CHAR = 11  # start, 8 data, parity or second stop, stop
 
@@ -57,20 +55,11 @@ class RtuLink:
     def open(self) -> None:
         if self._serial is not None:
             return
-        try:
-            self._serial = serial.serial_for_url(self.port, baudrate=self.baudrate,
-                                                 timeout=self.timeout_s)
-        except (serial.SerialException, OSError, ValueError) as e:
-            raise DeviceUnavailable(f"cannot open {self.port}: {e}") from e
+        self._serial = open_serial(self.port, baudrate=self.baudrate, timeout=self.timeout_s)
 
     def close(self) -> None:
         ser, self._serial = self._serial, None
-        if ser is None:
-            return
-        try:
-            ser.close()
-        except _LINK_ERRORS as e:
-            log.warning("serial_close_failed", port=self.port, error=str(e))
+        close_serial(ser, self.port)
 
     def transact(self, request: bytes, parse: Callable[[bytes, bytes], T]) -> T:
         """Send ``request``, frame the reply and return ``parse(request, reply)``."""
@@ -84,7 +73,7 @@ class RtuLink:
             ser.reset_input_buffer()
             ser.write(request)
             reply = self._read_reply(ser, request)
-        except _LINK_ERRORS as e:
+        except LINK_ERRORS as e:
             raise DeviceUnavailable(f"{self.port}: {e}") from e
         finally:
             self.quiet_at = time.monotonic() + self.gap_s
