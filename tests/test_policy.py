@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from gated.config import parse_config
 from gated.config_policy import ZoneMode
 from gated.credentials import CardValidity, Credential, CredentialKind
+from gated.lists import Appointment as Appt
+from gated.lists import StaffBadge as Badge
 from gated.policy import (
     AlertKind,
     AssistKind,
@@ -47,27 +49,6 @@ prefix = "B"
 MON_10 = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)  # a Monday, inside 08:30-12:00
 MON_13 = datetime(2026, 11, 23, 13, 0, tzinfo=TZ)  # lunch break: closed
 SAT_10 = datetime(2026, 11, 28, 10, 0, tzinfo=TZ)
-
-
-@dataclass
-class Badge:
-    uid: str
-    zones: tuple[str, ...] = ()
-    revoked: bool = False
-    label: str = "staff"
-    valid_until: date | None = None
-
-
-@dataclass
-class Appt:
-    ref: str
-    pseudonym: str
-    service: str
-    zone: str
-    day: date
-    start: time
-    end: time
-    priority: bool = False
 
 
 @dataclass
