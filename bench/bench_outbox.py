@@ -10,11 +10,15 @@ durable within 5 ms (p99).
 from __future__ import annotations
 
 import argparse
+import gc
+import logging
 import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+import structlog
 
 from gated.config import OutboxConfig
 from gated.events import Event, EventType
@@ -154,6 +158,8 @@ def main() -> None:
     ap.add_argument("--producers", type=int, default=16)
     ap.add_argument("--dir", type=Path, default=None, help="disk to test (default: a temp dir)")
     a = ap.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    gc.freeze()  # as the daemon does once it is ready (gated/app.py)
     base = a.dir or Path(tempfile.mkdtemp(prefix="bench-outbox-"))
     print(f"disk: one write+fsync = {fsync_us(base):.0f} us (an SD card: 2000-20000 us; the "
           f"speed-up grows with it)")

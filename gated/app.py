@@ -7,6 +7,7 @@ the reverse, so nothing a device saw in its last moment is lost.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -109,6 +110,9 @@ class Daemon:
             self.uplink.start()
         log.info("daemon_started", version=__version__, state_dir=str(cfg.state_dir),
                  devices=len(self.devices.runners), mqtt=cfg.mqtt.enabled)
+        # What exists now (config, lists, modules) lives as long as the daemon: keep it out of
+        # every later garbage collection, whose full passes otherwise stall the state thread.
+        gc.freeze()
         sd_notify("READY=1")
 
     def stop(self) -> None:

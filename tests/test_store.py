@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,3 +117,34 @@ def test_really_full_disk_survives_and_recovers(tmp_path: Path) -> None:
         loop.stop()
         assert any(r.seq == seq for r in read_pending(store.conn, 0, 100_000))
         store.close()
+
+
+def _wal_size_after_writes(tmp: Path, checkpointer_running: bool) -> tuple[int, int]:
+    """Write ~8 MB of events in 400 commits; the WAL file's size and checkpoints run."""
+    store = Store(tmp, [ensure_schema])
+    store.open()
+    store.checkpointer.threshold_bytes = 256 * 1024
+    store.checkpointer.check_s = 0.01
+    if not checkpointer_running:
+        store.checkpointer.stop()
+    ob = Outbox(store, OutboxConfig(max_bytes=1 << 30), "s", "b")
+    try:
+        for n in range(400):
+            with store.transaction():
+                for i in range(20):
+                    ob.append(Event.make(EventType.TICKET_ISSUED, {"i": i, "pad": "x" * 1000}))
+            if n % 20 == 19:
+                time.sleep(0.05)  # let a checkpoint run, as the daemon's quiet moments do
+        wal = store.path.with_name(store.path.name + "-wal")
+        return wal.stat().st_size, store.checkpointer.checkpoints
+    finally:
+        store.close()
+
+
+def test_wal_is_checkpointed_beside_the_writer(tmp_path: Path) -> None:
+    size, checkpoints = _wal_size_after_writes(tmp_path / "on", checkpointer_running=True)
+    assert checkpoints >= 2
+    assert size < 4 * 1024 * 1024
+    # Control: without the checkpointer only the writer's large backstop bounds the WAL.
+    size_off, _ = _wal_size_after_writes(tmp_path / "off", checkpointer_running=False)
+    assert size_off > 6 * 1024 * 1024
