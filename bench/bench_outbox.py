@@ -3,8 +3,8 @@
 Prints events/s and per-append latency (submit -> durable) for both, measured in the same run
 on the same disk. Two baselines: one thread committing each event (the cheapest possible
 one-commit loop, no thread hand-offs) and the same producer threads each committing their own
-event (the design group commit replaces). Targets (issue 2): group commit >= 4x the one-commit rate, each append
-durable within 5 ms (p99).
+event (the design group commit replaces). Targets (issue 2): group commit >= 4x the one-commit
+rate, each append durable within 5 ms (p99).
 
     python bench/bench_outbox.py [--events 4000] [--producers 16] [--dir DIR]
 """
@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -51,48 +52,16 @@ def one_commit_per_event(d: Path, n: int) -> tuple[float, list[float]]:
     return rate, lat
 
 
-def one_commit_concurrent(d: Path, n: int, producers: int) -> tuple[float, list[float]]:
-    """The design group commit replaces: each device thread commits its own event (one
-    connection, a lock around each transaction), under the same concurrency as ``group_commit``."""
-    store, ob = _open(d)
-    guard = threading.Lock()
-    lat: list[float] = []
-    per = n // producers
-
-    def produce() -> None:
-        mine = []
-        for _ in range(per):
-            s = time.perf_counter()
-            with guard, store.transaction():
-                ob.append(Event.make(EventType.TICKET_ISSUED, PAYLOAD))
-            mine.append(time.perf_counter() - s)
-        with guard:
-            lat.extend(mine)
-
-    threads = [threading.Thread(target=produce) for _ in range(producers)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    rate = per * producers / (time.perf_counter() - t0)
-    store.close()
-    return rate, lat
-
-
-def group_commit(d: Path, n: int, producers: int) -> tuple[float, list[float], int]:
-    store, ob = _open(d)
-    loop = StateLoop(store, ob)
-    loop.start()
+def _producers(producers: int, per: int, append: Callable[[], None]) -> tuple[float, list[float]]:
+    """``producers`` threads each calling ``append`` ``per`` times: rate and latencies."""
     lat: list[float] = []
     lock = threading.Lock()
-    per = n // producers
 
     def produce() -> None:
         mine = []
         for _ in range(per):
             s = time.perf_counter()
-            loop.call(lambda b: b.emit(EventType.TICKET_ISSUED, PAYLOAD)).result()
+            append()
             mine.append(time.perf_counter() - s)
         with lock:
             lat.extend(mine)
@@ -103,7 +72,33 @@ def group_commit(d: Path, n: int, producers: int) -> tuple[float, list[float], i
         t.start()
     for t in threads:
         t.join()
-    rate = per * producers / (time.perf_counter() - t0)
+    return per * producers / (time.perf_counter() - t0), lat
+
+
+def one_commit_concurrent(d: Path, n: int, producers: int) -> tuple[float, list[float]]:
+    """The design group commit replaces: each device thread commits its own event (one
+    connection, a lock around each transaction), under the same concurrency as ``group_commit``."""
+    store, ob = _open(d)
+    guard = threading.Lock()
+
+    def append() -> None:
+        with guard, store.transaction():
+            ob.append(Event.make(EventType.TICKET_ISSUED, PAYLOAD))
+
+    rate, lat = _producers(producers, n // producers, append)
+    store.close()
+    return rate, lat
+
+
+def group_commit(d: Path, n: int, producers: int) -> tuple[float, list[float], int]:
+    store, ob = _open(d)
+    loop = StateLoop(store, ob)
+    loop.start()
+
+    def append() -> None:
+        loop.call(lambda b: b.emit(EventType.TICKET_ISSUED, PAYLOAD)).result()
+
+    rate, lat = _producers(producers, n // producers, append)
     commits = loop.commits
     loop.stop()
     store.close()
