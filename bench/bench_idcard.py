@@ -51,15 +51,15 @@ KEY = os.urandom(32)
 TODAY = date.today()
 
 CARDS: list[SimCard] = [
-    ResidentCard(name="测试甲", id_number="110105198001010016", gender_code="1",
+    ResidentCard(name="测试甲", id_number="99010519800101001X", gender_code="1",
                  birth=date(1980, 1, 1), valid_from=date(2015, 3, 1), valid_to=None),
     HmtPermitCard(name="测试丙", id_number="810000199001010019", gender_code="1",
                   birth=date(1990, 1, 1), valid_from=date(2019, 5, 1),
                   valid_to=date(2029, 5, 1)),
-    Foreigner2017Card(english_name="TESTPERSON ALPHA", id_number="USA110078061501",
+    Foreigner2017Card(english_name="TESTPERSON ALPHA", id_number="USA990078061501",
                       gender_code="1", birth=date(1978, 6, 15), valid_from=date(2017, 7, 1),
                       valid_to=date(2027, 7, 1)),
-    Foreigner2023Card(name="测试戊", id_number="931156197806150015", gender_code="1",
+    Foreigner2023Card(name="测试戊", id_number="991156197806150016", gender_code="1",
                       birth=date(1978, 6, 15), valid_from=date(2023, 12, 1),
                       valid_to=date(2033, 12, 1)),
 ]

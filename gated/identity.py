@@ -14,7 +14,7 @@ What a caller must know:
   material of at least 32 bytes, and refuses files that group or others can read.
 - Masking (what a ticket, screen or event may show): names keep their first character
   (张三 -> 张*, 欧阳娜娜 -> 欧***; latin names: first letter + ``***``); numbers keep the first 3
-  and the last 4 characters (110***********0016), hiding region and birth date, as public
+  and the last 4 characters (990***********006X), hiding region and birth date, as public
   notices and banks in China commonly do.
 - Ages are counted in completed years; someone born on 29 February becomes a year older on
   1 March in common years.
@@ -147,7 +147,7 @@ def mask_name(name: str) -> str:
 
 
 def mask_id_number(number: str) -> str:
-    """First 3 and last 4 characters kept: 110105198001010016 -> 110***********0016."""
+    """First 3 and last 4 characters kept, the 11 between masked: ``990***********006X``."""
     number = number.strip()
     if len(number) <= 7:
         return "*" * len(number)

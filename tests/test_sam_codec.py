@@ -344,7 +344,7 @@ def test_foreign_2023_english_name_spans_two_slots() -> None:
     long_name = "A" * 35 + "B" * 11
     block = encode_text_block(SamCardType.FOREIGNER_2023, {
         F.ENGLISH_NAME: long_name[:35], F.ENGLISH_NAME_2: long_name[35:], F.GENDER: "2",
-        F.BIRTH: "19900101", F.NUMBER: "931156197806150015", F.VALID_FROM: "20240101",
+        F.BIRTH: "19900101", F.NUMBER: "991156197806150016", F.VALID_FROM: "20240101",
         F.VALID_TO: "20340101"})
     assert decode_text_block(block).name == long_name
 
@@ -380,11 +380,11 @@ BASE = ADULT.text_block()
     (BASE[:0] + b"\x00\xD8" + BASE[2:], "bad_encoding"),  # lone surrogate in the name
     (_patch(BASE, 2, "\x07"), "bad_encoding"),
     (_patch(BASE, 0, " " * 15), "missing_name"),
-    (_patch(BASE, 122, "11010519800101001Y"), "bad_id_number"),
+    (_patch(BASE, 122, "99010519800101001Y"), "bad_id_number"),
     (_patch(BASE, 122, " " * 18), "bad_id_number"),
     (_patch(BASE, 30, "3"), "bad_gender"),
     (_patch(BASE, 32, "0A"), "bad_nation"),
-    (_patch(HMT.text_block(), 122, "110105198001010016"), "bad_id_number"),
+    (_patch(HMT.text_block(), 122, "99010519800101001X"), "bad_id_number"),
 ])
 def test_malformed_blocks_raise_typed_errors(block: bytes, reason: str) -> None:
     with pytest.raises(TextBlockError) as e:

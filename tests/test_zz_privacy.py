@@ -1,5 +1,8 @@
 """Runs last: nothing the suite produced holds a test card's full ID number or name.
 
+Besides the test cards' own strings it looks for any well-formed ID number (right check
+character, real birth date), so the simulator's random cards are covered as well.
+
 Scanned: every test's captured stdout, stderr and log records (see ``conftest.py``), and every
 file under pytest's temporary directory: daemon logs, SQLite databases (every text cell of every
 table, outbox bodies included, read through a copy so a live WAL is applied), ticket text files
@@ -9,6 +12,7 @@ it in the same session produced, so run it as part of the suite (its name sorts 
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -17,10 +21,21 @@ from pathlib import Path
 
 import pytest
 
+from gated.identity import validate_id_number
 from tests.support.cards import PERSONAL_STRINGS
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MAX_FILE = 64 * 1024 * 1024
+
+
+#: Any 18-character resident-style number standing alone: the simulator's random cards too.
+_NUMBER_SHAPE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9X](?![0-9A-Za-z])")
+
+
+def _valid_numbers(text: str) -> list[str]:
+    """Full numbers with a right check character and a real birth date, i.e. not an id or
+    a counter that happens to have 18 digits."""
+    return [m for m in _NUMBER_SHAPE.findall(text) if validate_id_number(m)]
 
 
 def _needles() -> list[tuple[str, bytes]]:
@@ -75,7 +90,9 @@ def test_no_personal_data_anywhere(tmp_path_factory: pytest.TempPathFactory) -> 
         if raw.startswith(SQLITE_MAGIC):
             for where, text in _sqlite_text(path):
                 hits += [f"{where}: {s!r}" for s in PERSONAL_STRINGS if s in text]
+                hits += [f"{where}: number {n!r}" for n in _valid_numbers(text)]
             continue
         hits += [f"{path}: {s!r}" for s, b in needles if b in raw]
+        hits += [f"{path}: number {n!r}" for n in _valid_numbers(raw.decode("latin-1"))]
     assert scanned > 0
     assert not hits, "personal data found:\n" + "\n".join(sorted(set(hits))[:50])

@@ -203,7 +203,11 @@ class SamReaderSim(PtySim):
 
 # --------------------------------------------------------------------------- console
 
-AREAS = ("110101", "310104", "440305", "510107", "330106", "420102")
+#: Region prefixes of simulated numbers. Province 99 (and, for the 2023 foreigner's "9" + province
+#: scheme, province 90-99) is assigned to no one, so a synthetic number with a valid check
+#: character can never be a real person's. HMT permits have no such room: their numbers
+#: must start 810000/820000/830000, which the decoder checks.
+AREAS = ("990101", "990104", "990305", "990107", "990106", "990102")
 
 
 def demo_card(kind: str, rng: random.Random) -> SimCard:
@@ -228,12 +232,12 @@ def demo_card(kind: str, rng: random.Random) -> SimCard:
                              birth=birth, valid_from=start, valid_to=end)
     if kind == "f2017":
         return Foreigner2017Card(english_name="TESTPERSON DEMO", chinese_name=name,
-                                 id_number=f"USA{rng.randint(0, 10**12 - 1):012d}",
+                                 id_number=f"USA99{rng.randint(0, 10**10 - 1):010d}",
                                  gender_code=gender, birth=birth, valid_from=start,
                                  valid_to=end)
     if kind == "f2023":
         return Foreigner2023Card(name=name, english_name="TESTPERSON DEMO",
-                                 id_number=number("931156"), gender_code=gender, birth=birth,
+                                 id_number=number("999156"), gender_code=gender, birth=birth,
                                  valid_from=start, valid_to=end)
     return ResidentCard(name=name, id_number=number(rng.choice(AREAS)), gender_code=gender,
                         birth=birth, valid_from=start, valid_to=end)

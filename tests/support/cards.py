@@ -18,16 +18,16 @@ from drivers.sim.sam_cards import (
     SimCard,
 )
 
-ADULT = ResidentCard(name="测试甲", id_number="110105198001010016", gender_code="1",
+ADULT = ResidentCard(name="测试甲", id_number="99010519800101001X", gender_code="1",
                      birth=date(1980, 1, 1), valid_from=date(2015, 3, 1),
                      valid_to=date(2035, 3, 1), nation_code="01")
-ELDER_LONG_TERM = ResidentCard(name="测试乙", id_number="44030519500228002X", gender_code="2",
+ELDER_LONG_TERM = ResidentCard(name="测试乙", id_number="99030519500228006X", gender_code="2",
                                birth=date(1950, 2, 28), valid_from=date(2010, 6, 1),
                                valid_to=None, nation_code="05")
-LEAP_DAY = ResidentCard(name="欧阳测试", id_number="510107200002290037", gender_code="1",
+LEAP_DAY = ResidentCard(name="欧阳测试", id_number="990107200002290036", gender_code="1",
                         birth=date(2000, 2, 29), valid_from=date(2020, 3, 1),
                         valid_to=date(2030, 3, 1), nation_code="01")
-EXPIRED = ResidentCard(name="测试己", id_number="320102194901010128", gender_code="2",
+EXPIRED = ResidentCard(name="测试己", id_number="990102194901010122", gender_code="2",
                        birth=date(1949, 1, 1), valid_from=date(2004, 1, 1),
                        valid_to=date(2024, 1, 1), nation_code="11")
 HMT = HmtPermitCard(name="测试丙", id_number="810000199001010019", gender_code="1",
@@ -37,11 +37,11 @@ TAIWAN = HmtPermitCard(name="测试庚", id_number="830000198512310020", gender_
                        birth=date(1985, 12, 31), valid_from=date(2021, 1, 1),
                        valid_to=date(2031, 1, 1))
 FOREIGNER_2017 = Foreigner2017Card(english_name="TESTPERSON ALPHA", chinese_name="测试丁",
-                                   id_number="USA110078061501", gender_code="1",
+                                   id_number="USA990078061501", gender_code="1",
                                    birth=date(1978, 6, 15), valid_from=date(2017, 7, 1),
                                    valid_to=date(2027, 7, 1))
 FOREIGNER_2023 = Foreigner2023Card(name="测试戊", english_name="TESTPERSON BRAVO",
-                                   id_number="931156197806150015", gender_code="1",
+                                   id_number="991156197806150016", gender_code="1",
                                    birth=date(1978, 6, 15), valid_from=date(2023, 12, 1),
                                    valid_to=date(2033, 12, 1))
 #: a foreigner without a Chinese name: the English name is the name
@@ -57,14 +57,14 @@ TEST_CARDS: dict[str, SimCard] = {
 }
 
 #: a number with a wrong check character (the valid one ends in 6)
-BAD_CHECK_NUMBER = "110105198001010017"
+BAD_CHECK_NUMBER = "990105198001010017"
 
 #: names used only by the masking tables in tests/test_identity.py
 MASKING_NAMES = ("张三", "欧阳娜娜", "测试甲", "TESTPERSON ALPHA")
 
 
 #: full names and numbers other test files use (printer masking, log masking)
-OTHER_TEST_STRINGS = ("张三丰", "11010519491231002X")
+OTHER_TEST_STRINGS = ("张三丰", "990105194912310023")
 
 
 def _strings() -> tuple[str, ...]:
