@@ -163,6 +163,19 @@ class PrinterStatus(Observation):
     paper_out: bool = False
     cutter_error: bool = False
 
+    @property
+    def fault(self) -> str | None:
+        """Why the printer cannot print now (the most actionable reason first), or None."""
+        if self.paper_out:
+            return "paper_out"
+        if self.cover_open:
+            return "cover_open"
+        if self.cutter_error:
+            return "cutter_error"
+        if not self.online:
+            return "offline"
+        return None
+
 
 @dataclass(frozen=True)
 class ButtonPress(Observation):

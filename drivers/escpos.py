@@ -62,19 +62,6 @@ WRITE_TIMEOUT_S = 10.0  # a ticket is ~1 KB: about 1 s at 9600 baud
 ASB_IDLE_SLICE_S = 0.05  # how often an idle poll looks for automatic status back bytes
 
 
-def fault_of(status: PrinterStatus) -> str | None:
-    """Why the printer cannot print now, or None."""
-    if status.paper_out:
-        return "paper_out"
-    if status.cover_open:
-        return "cover_open"
-    if status.cutter_error:
-        return "cutter_error"
-    if not status.online:
-        return "offline"
-    return None
-
-
 class EscposPrinter(TicketPrinter):
     def __init__(self, name: str, config: EscposPrinterConfig) -> None:
         super().__init__(name)
@@ -237,7 +224,7 @@ class EscposPrinter(TicketPrinter):
         if status == self.status:
             return []
         old, self.status = self.status, status
-        fault = fault_of(status)
+        fault = status.fault
         if fault != self.fault:
             if fault:
                 self._log.warning("printer_fault", fault=fault)
@@ -293,4 +280,4 @@ class EscposPrinter(TicketPrinter):
             raise DeviceUnavailable(f"flush of {self.config.port} failed: {e}") from e
 
 
-__all__ = ["EscposPrinter", "fault_of"]
+__all__ = ["EscposPrinter"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict, deque
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import sqlite_utils
@@ -35,7 +36,7 @@ from drivers.base import (
 )
 from gated import booth_assist, booth_print, identity, queueing
 from gated.booth_assist import CaseKind, Cases
-from gated.booth_print import Printing, printable
+from gated.booth_print import Printing
 from gated.config import GatedConfig
 from gated.config_policy import ZoneMode
 from gated.credentials import Credential, CredentialKind
@@ -143,7 +144,7 @@ class BoothLogic:
                 service: str | None = None) -> Decision:
         """Decide for one credential, commit its events, then act. Returns the decision."""
         now = self.now()
-        flags = self._take_flags(b, service)
+        flags = self._take_flags(b, service, now)
         if self._guest_arm is not None and cred.kind is CredentialKind.ID_CARD:
             self._register_guest(b, cred, now)
         decision = decide(cred, self.lists, self.cfg, now, flags)
@@ -247,9 +248,8 @@ class BoothLogic:
                 self._send_after_commit(b, gate, "lamp", on=on)
 
     def _send_after_commit(self, b: Batch, device: str, action: str, **args: Any) -> None:
-        cmd = DeviceCommand(new_event_id(), action, dict(args))
-        devices = self.devices
-        b.after_commit(lambda: devices.send(device, cmd))
+        b.after_commit(partial(self.devices.send, device,
+                               DeviceCommand(new_event_id(), action, dict(args))))
 
     def _gate_alarm(self, b: Batch, device: str, obs: GateAlarm) -> None:
         if obs.kind == "fire":
@@ -262,11 +262,9 @@ class BoothLogic:
     # ------------------------------------------------------------------ printer
     def _printer_status(self, b: Batch, device: str, obs: PrinterStatus) -> None:
         b.emit(EventType.PRINTER_STATUS, {"device": device, **obs.__dict__})
-        if obs.paper_out or not obs.online or obs.cover_open or obs.cutter_error:
-            kind = ("paper_out" if obs.paper_out else "cover_open" if obs.cover_open else
-                    "cutter_error" if obs.cutter_error else "offline")
-            b.emit(EventType.ALARM, {"kind": f"printer_{kind}", "device": device})
-        elif printable(obs) and self.devices.state(device) is DeviceState.READY:
+        if obs.fault:
+            b.emit(EventType.ALARM, {"kind": f"printer_{obs.fault}", "device": device})
+        elif self.devices.state(device) is DeviceState.READY:
             self.printing.on_printer_ready(b)
 
     # ------------------------------------------------------------------ buttons and flags
@@ -280,7 +278,7 @@ class BoothLogic:
     def arm_guest(self, zone: str, minutes: float) -> None:
         self._guest_arm = (zone, minutes, time.monotonic() + self.cfg.priority.assist_window_s)
 
-    def _take_flags(self, b: Batch, service: str | None) -> BoothFlags:
+    def _take_flags(self, b: Batch, service: str | None, now: datetime) -> BoothFlags:
         mono = time.monotonic()
         saved = (self._assist, self._guard_flag)
         assist = self._assist[0] if self._assist and self._assist[1] > mono else None
@@ -290,7 +288,6 @@ class BoothLogic:
         def restore() -> None:
             self._assist, self._guard_flag = saved
         b.on_rollback(restore)
-        now = self.now()
         guests = {p: (z, datetime.fromisoformat(u)) for p, z, u in b.conn.execute(
             "SELECT pseudonym, zone, until FROM b_guests WHERE until > ?", (now.isoformat(),))}
         return BoothFlags(assist=assist, guard_priority=guard, guests=guests,

@@ -13,13 +13,13 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import sqlite_utils
 import structlog
 
-from drivers.base import CommandDone, DeviceCommand, DeviceState, PrinterStatus
+from drivers.base import CommandDone, DeviceCommand, DeviceState
 from gated.devices import DeviceDirectory
 from gated.events import EventType, new_event_id
 from gated.state import Batch
@@ -119,7 +119,7 @@ class Printing:
         if printer is None:
             return None
         cmd = DeviceCommand(new_event_id(), "print", {"ticket": doc})
-        b.after_commit(_sender(self.devices, printer, cmd))
+        b.after_commit(partial(self.devices.send, printer, cmd))
         return printer
 
     # ------------------------------------------------------------------ internals
@@ -136,7 +136,7 @@ class Printing:
         def forget() -> None:
             self._inflight.pop(cmd.command_id, None)
         b.on_rollback(forget)
-        b.after_commit(_sender(self.devices, printer, cmd))
+        b.after_commit(partial(self.devices.send, printer, cmd))
 
     def _file(self, b: Batch, ticket_id: str, number: str, reason: str, *,
               announce: bool = True) -> None:
@@ -151,13 +151,3 @@ class Printing:
             if self.devices.state(name) is DeviceState.READY:
                 return name
         return None
-
-
-def printable(status: PrinterStatus) -> bool:
-    return status.online and not (status.paper_out or status.cover_open or status.cutter_error)
-
-
-def _sender(devices: DeviceDirectory, device: str, cmd: DeviceCommand) -> Callable[[], None]:
-    def send() -> None:
-        devices.send(device, cmd)
-    return send

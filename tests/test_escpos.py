@@ -347,3 +347,16 @@ def test_supervised_states_follow_the_paper(sim: PrinterSim) -> None:
         assert runner.reason.startswith("unavailable")
     finally:
         runner.stop()
+
+
+@pytest.mark.parametrize(("status", "fault"), [
+    (PrinterStatus(online=True), None),
+    (PrinterStatus(online=True, paper_near_end=True), None),  # still prints: a warning only
+    (PrinterStatus(online=False), "offline"),
+    (PrinterStatus(online=False, cutter_error=True), "cutter_error"),
+    (PrinterStatus(online=False, cover_open=True, cutter_error=True), "cover_open"),
+    (PrinterStatus(online=False, cover_open=True, paper_out=True), "paper_out"),
+])
+def test_printer_fault_names_the_most_actionable_reason(status: PrinterStatus,
+                                                        fault: str | None) -> None:
+    assert status.fault == fault
