@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
@@ -178,14 +178,13 @@ def decide(cred: Credential, lists: ListView, cfg: GatedConfig, now: datetime,
         service = appt.service if appt.service in cfg.services else cfg.queue.default_service
         d = _admit(cfg, flags, VisitorClass.APPOINTMENT, zone, alerts, service=service,
                    priority=priority, ticket=True)
-        return _replace(d, appointment_ref=appt.ref, appointment_start=appt.start)
+        return replace(d, appointment_ref=appt.ref, appointment_start=appt.start)
 
     guest = flags.guests.get(cred.pseudonym) if cred.pseudonym else None
     if guest is not None and guest[1] > now:
         return _admit(cfg, flags, VisitorClass.GUEST, guest[0], alerts, priority=priority)
 
-    visitor = VisitorClass.WALK_IN if cred.kind in (CredentialKind.ID_CARD,
-                                                    CredentialKind.MANUAL) else VisitorClass.UNKNOWN
+    visitor = _visitor_class(cred)
     service = flags.service if flags.service in cfg.services else cfg.queue.default_service
     if alerts:
         return _to_guard(cfg, flags, visitor, public, True, alerts, ticket=True,
@@ -216,13 +215,10 @@ def _to_guard(cfg: GatedConfig, flags: BoothFlags, visitor: VisitorClass, public
     """Send to the guard; during opening hours the hall still admits (it is never locked)."""
     if not hall_open or public is None or _mode(cfg, flags, public) is ZoneMode.LOCKED:
         return Decision(Outcome.DENIED, visitor, None, alerts=tuple(alerts), reason=reason)
-    mode = _mode(cfg, flags, public)
-    chosen = (service or cfg.queue.default_service) if ticket else None
-    return Decision(Outcome.SEE_GUARD, visitor, public,
-                    open_gate=mode is not ZoneMode.FREE_PASSAGE, ticket=ticket, service=chosen,
-                    priority=priority,
-                    needs_escort=priority in (PriorityReason.ELDERLY, PriorityReason.ASSIST),
-                    alerts=tuple(alerts), reason=reason)
+    assert alerts, "the guard is told why: at least one alert"
+    d = _admit(cfg, flags, visitor, public, alerts, service=service or cfg.queue.default_service,
+               priority=priority, ticket=ticket)
+    return replace(d, reason=reason)
 
 
 def _priority(cred: Credential, cfg: GatedConfig, flags: BoothFlags) -> PriorityReason | None:
@@ -275,11 +271,7 @@ def _mode(cfg: GatedConfig, flags: BoothFlags, zone: str | None) -> ZoneMode:
 
 
 def _visitor_class(cred: Credential) -> VisitorClass:
-    return {CredentialKind.ID_CARD: VisitorClass.WALK_IN, CredentialKind.MANUAL:
-            VisitorClass.WALK_IN}.get(cred.kind, VisitorClass.UNKNOWN)
-
-
-def _replace(d: Decision, **kw: object) -> Decision:
-    from dataclasses import replace
-
-    return replace(d, **kw)  # type: ignore[arg-type]
+    """A card or the guard's manual ticket is a walk-in; a badge or code nobody knows is not."""
+    if cred.kind in (CredentialKind.ID_CARD, CredentialKind.MANUAL):
+        return VisitorClass.WALK_IN
+    return VisitorClass.UNKNOWN
