@@ -96,7 +96,7 @@ class Daemon:
         self.loop.every(TICK_S, self._tick)
         self.loop.start()
         self.devices.start()
-        self.control = ControlServer(cfg.state_dir, self._dispatch_local)
+        self.control = ControlServer(cfg.state_dir, self.dispatch_local)
         try:
             self.control.start()
         except OSError as e:  # the booth still works; only the local CLI cannot reach it
@@ -193,8 +193,9 @@ class Daemon:
             out["uplink"] = self.uplink.state()
         return out
 
-    def _dispatch_local(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
-        """Control-socket commands: trusted (root-only socket), same registry as MQTT."""
+    def dispatch_local(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """A command from this machine (control socket, ``gated simulate``): trusted, so
+        unsigned; the same registry and replies as MQTT commands."""
         return self.commands.dispatch(name, json.dumps({"args": args}).encode(), source="local")
 
     # ------------------------------------------------------------------ device callbacks

@@ -141,13 +141,13 @@ class Crowd:
 
     def visit(self, stop: threading.Event) -> None:
         r = self.rng.random()
-        cmd = self.daemon.commands.dispatch
+        cmd = self.daemon.dispatch_local
         if r < 0.1:
             self.manual += 1
-            _local(cmd, "manual_ticket", {})
+            cmd("manual_ticket", {})
         else:
             if r < 0.2:
-                _local(cmd, "assist", {"kind": self.rng.choice(["disability", "pregnancy"])})
+                cmd("assist", {"kind": self.rng.choice(["disability", "pregnancy"])})
             card = synthetic_card(self.rng)
             self.reader.present(card)
             stop.wait(1.2)
@@ -162,20 +162,13 @@ class Crowd:
             gate.set_beam(False)
 
     def clerks(self, stop: threading.Event) -> None:
-        cmd = self.daemon.commands.dispatch
+        cmd = self.daemon.dispatch_local
         period = max(3.0, 2 * 60.0 / self.per_min)
         while not stop.wait(self.rng.uniform(0.5, 1.5) * period):
             counter = self.rng.choice(["1", "2"])
-            reply = _local(cmd, "call_next", {"counter": counter})
+            reply = cmd("call_next", {"counter": counter})
             if reply.get("ticket"):
                 self.calls += 1
-
-
-def _local(dispatch: Any, name: str, args: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    reply: dict[str, Any] = dispatch(name, json.dumps({"args": args}).encode(), source="local")
-    return reply
 
 
 def synthetic_card(rng: random.Random) -> Any:

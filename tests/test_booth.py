@@ -45,9 +45,7 @@ class Booth:
         self.d = daemon
 
     def cmd(self, name: str, **args: Any) -> dict[str, Any]:
-        reply: dict[str, Any] = self.d.commands.dispatch(
-            name, json.dumps({"args": args}).encode(), source="local")
-        return reply
+        return self.d.dispatch_local(name, args)
 
     def events(self, etype: str | None = None) -> list[dict[str, Any]]:
         assert self.d.store is not None
