@@ -64,6 +64,7 @@ class Daemon:
         self.uplink: Any = None
         self.control: ControlServer | None = None
         self._stopped = threading.Event()
+        self._reload_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -88,8 +89,7 @@ class Daemon:
         from gated.daemon_commands import register_commands
 
         register_commands(self)
-        self.commands.configure(key=load_command_key(cfg.mqtt.command_key_file),
-                                max_skew_s=cfg.mqtt.command_max_skew_s, loop=self.loop)
+        self._configure_commands(cfg)
         self.loop.post(self._started)
         self.loop.every(HEARTBEAT_S, self._heartbeat)
         self.loop.every(HOUSEKEEPING_S, self._housekeeping)
@@ -125,10 +125,16 @@ class Daemon:
         if self.devices is not None:
             self.devices.stop()
         if self.loop is not None:
-            self.loop.call(self._stopping)
-            self.loop.stop()
+            try:
+                self.loop.call_wait(self._stopping, timeout=5.0)
+            except FutureTimeout:
+                log.error("stopping_event_not_committed")
+        # The uplink goes before the state loop: its last acknowledgements are committed there,
+        # so rows the broker already has are not sent again after the restart.
         if self.uplink is not None:
             self.uplink.stop()
+        if self.loop is not None:
+            self.loop.stop()
         if self.store is not None:
             self.store.close()
         log.info("daemon_stopped")
@@ -138,15 +144,31 @@ class Daemon:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: self.reload())
+        # Off the main thread: a reload waits for the state thread and must not hold up
+        # the watchdog pings or a SIGTERM that follows.
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+            target=self.reload, name="gated-reload", daemon=True).start())
         watchdog = _watchdog_interval()
         while not stop.wait(watchdog or 1.0):
             if watchdog and self.loop is not None and self.loop.running:
                 sd_notify("WATCHDOG=1")
         self.stop()
 
+    def _configure_commands(self, cfg: GatedConfig) -> None:
+        assert self.loop is not None
+        self.commands.configure(key=load_command_key(cfg.mqtt.command_key_file),
+                                max_skew_s=cfg.mqtt.command_max_skew_s,
+                                max_bytes=cfg.mqtt.command_max_bytes, loop=self.loop)
+
     def reload(self) -> dict[str, Any]:
-        """Re-read the config file. Device and store changes need a restart; say so."""
+        """Re-read the config file. Device and store changes need a restart; say so.
+
+        Safe from any thread but the state thread; concurrent reloads run one after another.
+        """
+        with self._reload_lock:
+            return self._reload()
+
+    def _reload(self) -> dict[str, Any]:
         if self.config_path is None:
             return {"ok": False, "reason": "no config file to reload"}
         try:
@@ -156,14 +178,25 @@ class Daemon:
             return {"ok": False, "reason": str(e)}
         restart = [k for k in ("site", "booth", "state_dir", "devices", "outbox")
                    if getattr(new, k) != getattr(self.cfg, k)]
+        if self.booth is not None and self.loop is not None:
+            booth = self.booth  # its queue and cases belong to the state thread
+            try:
+                self.loop.call_wait(lambda b: booth.reload(new), timeout=5.0)
+            except FutureTimeout:
+                return {"ok": False, "reason": "busy", "message": "state thread did not answer"}
         configure_logging(new.log.level, new.log.format, site=new.site.id, booth=new.booth.id)
+        self._configure_commands(new)
+        reply: dict[str, Any] = {"ok": True, "needs_restart": restart}
         if self.uplink is not None and new.mqtt != self.cfg.mqtt:
-            self.uplink.reload(new)
+            # On its own thread, a moment later: a reload that came over MQTT is answered on
+            # the old connection first, and the command worker is not asked to join itself.
+            timer = threading.Timer(0.5, self.uplink.reload, args=(new,))
+            timer.daemon = True
+            timer.start()
+            reply["uplink"] = "reconnecting"
         self.cfg = new
-        if self.booth is not None:
-            self.booth.reload(new)
         log.info("config_reloaded", needs_restart=restart)
-        return {"ok": True, "needs_restart": restart}
+        return reply
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
@@ -171,7 +204,7 @@ class Daemon:
         assert self.devices is not None and self.booth is not None and self.loop is not None
         booth = self.booth
         try:
-            queue = self.loop.call(lambda b: booth.status(b.conn)).result(timeout=3.0)
+            queue = self.loop.call_wait(lambda b: booth.status(b.conn), timeout=3.0)
         except FutureTimeout:
             queue = {"error": "state thread busy"}
         out = {

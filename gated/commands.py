@@ -27,16 +27,20 @@ import hashlib
 import hmac
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 import structlog
 
 from gated.events import EventType
+from gated.lists import canonical
+from gated.store import StorageError
 
 if TYPE_CHECKING:
     from gated.state import Batch, StateLoop
@@ -51,12 +55,9 @@ LOCAL = "local"
 class _Command:
     handler: Handler
     signed: bool
-    max_bytes: int
+    max_bytes: int | None  # None: the registry's limit (``mqtt.command_max_bytes``)
+    audit: bool  # emit a ``command`` event; False for read-only queries
     help: str
-
-
-def canonical(obj: object) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def signature(key: bytes, name: str, args: dict[str, Any], ts: float, nonce: str) -> str:
@@ -78,7 +79,7 @@ def load_command_key(path: os.PathLike[str] | str | None) -> bytes | None:
     if path is None:
         return None
     try:
-        raw = open(path, "rb").read().strip()
+        raw = Path(path).read_bytes().strip()
     except OSError as e:
         log.error("command_key_unreadable", path=str(path), error=str(e))
         return None
@@ -93,8 +94,9 @@ class CommandRegistry:
         self._commands: dict[str, _Command] = {}
         self._key: bytes | None = None
         self._skew = 30.0
+        self._max_bytes = 16 * 1024
         self._loop: StateLoop | None = None
-        self.register("help", lambda a: {"ok": True, "commands": self.help()},
+        self.register("help", lambda a: {"ok": True, "commands": self.help()}, audit=False,
                       help="list the commands and their arguments")
 
     @staticmethod
@@ -103,27 +105,27 @@ class CommandRegistry:
                    "ts REAL NOT NULL)")
 
     def register(self, name: str, handler: Handler, *, signed: bool = False,
-                 max_bytes: int = 4096, help: str = "") -> None:
-        self._commands[name] = _Command(handler, signed, max_bytes, help)
+                 max_bytes: int | None = None, audit: bool = True, help: str = "") -> None:
+        """``max_bytes`` overrides the registry's limit for a command that carries data (a
+        list import); ``audit=False`` for read-only queries, which leave no event."""
+        self._commands[name] = _Command(handler, signed, max_bytes, audit, help)
 
-    def configure(self, *, key: bytes | None, max_skew_s: float, loop: StateLoop) -> None:
-        self._key, self._skew, self._loop = key, max_skew_s, loop
+    def configure(self, *, key: bytes | None, max_skew_s: float, loop: StateLoop,
+                  max_bytes: int = 16 * 1024) -> None:
+        self._key, self._skew, self._max_bytes, self._loop = key, max_skew_s, max_bytes, loop
 
     def help(self) -> dict[str, str]:
         return {n: (("[signed] " if c.signed else "") + c.help)
                 for n, c in sorted(self._commands.items())}
-
-    def signed(self, name: str) -> bool:
-        cmd = self._commands.get(name)
-        return bool(cmd and cmd.signed)
 
     # ------------------------------------------------------------------ dispatch
     def dispatch(self, name: str, raw: bytes, *, source: str) -> dict[str, Any]:
         cmd = self._commands.get(name)
         if cmd is None:
             return self._refuse(name, source, "unknown_command", f"no command {name[:64]!r}")
-        if len(raw) > cmd.max_bytes:
-            return self._refuse(name, source, "too_large", f"{len(raw)} > {cmd.max_bytes} bytes")
+        limit = cmd.max_bytes or self._max_bytes
+        if len(raw) > limit:
+            return self._refuse(name, source, "too_large", f"{len(raw)} > {limit} bytes")
         try:
             payload = json.loads(raw) if raw.strip() else {}
         except (ValueError, UnicodeDecodeError):
@@ -141,7 +143,7 @@ class CommandRegistry:
             log.exception("command_handler_failed", command=name, error=str(e))
             reply = {"ok": False, "reason": "handler_error", "message": str(e)}
         ok = bool(reply.get("ok", False))
-        if name not in ("help", "get_status", "queue_stats", "reprints"):
+        if cmd.audit:
             self._emit(EventType.COMMAND, {"name": name, "source": source, "ok": ok,
                                            **({} if ok else {"reason": reply.get("reason")})})
         return reply
@@ -160,14 +162,16 @@ class CommandRegistry:
             return "bad_signature", "signature does not match"
         if abs(time.time() - ts) > self._skew:
             return "stale", f"timestamp off by more than {self._skew:g} s"
-        if not self._claim_nonce(nonce, float(ts)):
-            return "replayed", "nonce already used"
-        return None
+        return self._claim_nonce(nonce, float(ts))
 
-    def _claim_nonce(self, nonce: str, ts: float) -> bool:
-        """Insert the nonce on the state thread; False if it was there already."""
+    def _claim_nonce(self, nonce: str, ts: float) -> tuple[str, str] | None:
+        """Insert the nonce on the state thread: None when claimed, else the refusal.
+
+        A nonce is claimed or not, never "maybe": on a timeout the claim is withdrawn and the
+        command refused as busy (the centre may resend it with the same nonce).
+        """
         if self._loop is None:
-            return False
+            return "unavailable", "commands are not ready yet"
         skew = self._skew
 
         def claim(b: Batch) -> bool:
@@ -176,13 +180,18 @@ class CommandRegistry:
                                  (nonce, ts))
             return cur.rowcount == 1
         try:
-            return bool(self._loop.call(claim).result(timeout=5.0))
+            claimed = bool(self._loop.call_wait(claim, timeout=5.0))
         except FutureTimeout:
-            return False
+            return "busy", "state thread did not answer"
+        except (StorageError, sqlite3.Error) as e:  # a full or broken disk: refuse
+            log.error("nonce_claim_failed", error=str(e))
+            return "unavailable", "cannot record the nonce"
+        return None if claimed else ("replayed", "nonce already used")
 
     def _refuse(self, name: str, source: str, reason: str, message: str) -> dict[str, Any]:
         log.warning("command_refused", command=name[:64], source=source, reason=reason)
-        if source != LOCAL or reason in ("unsigned", "bad_signature", "stale", "replayed"):
+        if reason not in ("busy", "unavailable") and (
+                source != LOCAL or reason in ("unsigned", "bad_signature", "stale", "replayed")):
             self._emit(EventType.SECURITY, {"command": name[:64], "source": source,
                                             "reason": reason})
         return {"ok": False, "reason": reason, "message": message}

@@ -22,7 +22,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 SOCKET_NAME = "control.sock"
-MAX_REQUEST = 64 * 1024
+MAX_MESSAGE = 64 * 1024 * 1024  # a whole list import (``gated lists import``) fits
 
 Dispatcher = Callable[[str, dict[str, Any]], dict[str, Any]]
 
@@ -121,7 +121,7 @@ def _recv_all(conn: socket.socket) -> bytes:
         if not chunk:
             break
         size += len(chunk)
-        if size > MAX_REQUEST * 16:
+        if size > MAX_MESSAGE:
             raise ValueError("message too large")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 CALL_TIMEOUT_S = 5.0
+LIST_IMPORT_MAX_BYTES = 64 * 1024 * 1024  # a whole list from a file (``gated lists import``)
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -51,16 +52,19 @@ def register_commands(d: Daemon) -> None:
             except (QueueError, CaseError, ArgError) as e:
                 return {"ok": False, "reason": e.reason, "message": str(e)}
         try:
-            result: dict[str, Any] = loop.call(job).result(timeout=CALL_TIMEOUT_S)
+            result: dict[str, Any] = loop.call_wait(job, timeout=CALL_TIMEOUT_S)
         except FutureTimeout:
             return {"ok": False, "reason": "busy", "message": "state thread did not answer"}
         return result
 
-    def reg(name: str, fn: Handler, *, signed: bool = False, help: str = "") -> None:
-        d.commands.register(name, _guarded(name, fn), signed=signed, help=help)
+    def reg(name: str, fn: Handler, *, signed: bool = False, audit: bool = True,
+            max_bytes: int | None = None, help: str = "") -> None:
+        d.commands.register(name, _guarded(name, fn), signed=signed, audit=audit,
+                            max_bytes=max_bytes, help=help)
 
     # ---------------------------------------------------------------- status and config
-    reg("get_status", lambda a: {"ok": True, "status": d.status()}, help="full booth status")
+    reg("get_status", lambda a: {"ok": True, "status": d.status()}, audit=False,
+        help="full booth status")
     reg("reload_config", lambda a: d.reload(), help="re-read the config file")
 
     # ---------------------------------------------------------------- gates and zones
@@ -117,7 +121,7 @@ def register_commands(d: Daemon) -> None:
 
     reg("reprints", lambda a: on_state(
         lambda b: {"ok": True, "reprints": booth.printing.pending(b.conn)}),
-        help="tickets waiting to be reprinted")
+        audit=False, help="tickets waiting to be reprinted")
     reg("reprint_handed", lambda a: on_state(
         lambda b: booth.printing.handed(b, _arg(a, "ticket", str))),
         help="ticket=<number or id>: the guard wrote it by hand")
@@ -163,7 +167,7 @@ def register_commands(d: Daemon) -> None:
 
     reg("queue_stats", lambda a: on_state(
         lambda b: {"ok": True, "services": booth.queue.stats(b.conn, booth.now().date())}),
-        help="per-service waiting, served, no-shows, waits")
+        audit=False, help="per-service waiting, served, no-shows, waits")
 
     # ---------------------------------------------------------------- assistance
     def assist(a: dict[str, Any]) -> dict[str, Any]:
@@ -172,8 +176,8 @@ def register_commands(d: Daemon) -> None:
         except ValueError:
             raise ArgError("bad_kind", f"kind must be one of {[str(k) for k in AssistKind]}") \
                 from None
-        booth.press_assist(kind)
-        return {"ok": True, "message": "the next card or manual ticket gets priority help"}
+        return on_state(then(lambda: booth.press_assist(kind), {
+            "ok": True, "message": "the next card or manual ticket gets priority help"}))
     reg("assist", assist, help="assist button: kind=disability|pregnancy|other")
 
     def flag_priority(a: dict[str, Any]) -> dict[str, Any]:
@@ -181,8 +185,7 @@ def register_commands(d: Daemon) -> None:
             reason = PriorityReason(a.get("reason", "guard"))
         except ValueError:
             raise ArgError("bad_reason", "reason must be military or guard") from None
-        booth.flag_priority(reason)
-        return {"ok": True}
+        return on_state(then(lambda: booth.flag_priority(reason), {"ok": True}))
     reg("flag_priority", flag_priority,
         help="the guard flags the next visitor: reason=military|guard")
 
@@ -191,8 +194,8 @@ def register_commands(d: Daemon) -> None:
         minutes = float(a.get("minutes", 120))
         if not 0 < minutes <= 24 * 60:
             raise ArgError("bad_minutes", "minutes must be between 1 and 1440")
-        booth.arm_guest(zone, minutes)
-        return {"ok": True, "message": "the next ID card tapped is registered as a guest"}
+        return on_state(then(lambda: booth.arm_guest(zone, minutes), {
+            "ok": True, "message": "the next ID card tapped is registered as a guest"}))
     reg("register_guest", register_guest, help="zone=<zone> [minutes=120]: next card is a guest")
 
     reg("assist_ack", lambda a: on_state(lambda b: booth.assist_ack(
@@ -215,7 +218,7 @@ def register_commands(d: Daemon) -> None:
         try:
             kind, version, entries, checksum = parse_snapshot(a.get("snapshot"))
         except ListError as e:
-            return {"ok": False, "reason": "bad_list", "message": str(e)}
+            return {"ok": False, "reason": e.reason, "message": str(e)}
 
         def job(b: Batch) -> dict[str, Any]:
             from gated.events import EventType
@@ -225,13 +228,14 @@ def register_commands(d: Daemon) -> None:
                 lists.apply_snapshot(kind, version, entries, checksum)
             except ListError as e:
                 b.emit(EventType.LIST_SYNC, {"list": str(kind), "version": version,
-                                             "ok": False, "reason": str(e), "source": "local"})
-                return {"ok": False, "reason": "bad_list", "message": str(e)}
+                                             "ok": False, "reason": e.reason, "source": "local"})
+                return {"ok": False, "reason": e.reason, "message": str(e)}
             b.emit(EventType.LIST_SYNC, {"list": str(kind), "version": version, "ok": True,
                                          "entries": len(entries), "source": "local"})
             return {"ok": True, "list": str(kind), "version": version, "entries": len(entries)}
         return on_state(job)
-    reg("lists_import", lists_import, help="snapshot=<list snapshot object>")
+    reg("lists_import", lists_import, max_bytes=LIST_IMPORT_MAX_BYTES,
+        help="snapshot=<list snapshot object>")
 
     def sync_lists(a: dict[str, Any]) -> dict[str, Any]:
         from gated.lists import ListKind
@@ -240,8 +244,7 @@ def register_commands(d: Daemon) -> None:
         if wanted is not None and wanted not in {str(k) for k in ListKind}:
             raise ArgError("unknown_list", f"list must be one of {[str(k) for k in ListKind]}")
         kinds = [wanted] if wanted else [str(k) for k in ListKind]
-        versions = on_state(lambda b: {"ok": True, "versions": d.lists.versions()
-                                       if d.lists else {}})["versions"]
+        versions = d.lists.versions() if d.lists else {}
         if d.uplink is None:
             return {"ok": False, "reason": "mqtt_disabled", "versions": versions}
         if not d.uplink.request_sync(kinds):
@@ -254,13 +257,20 @@ def register_commands(d: Daemon) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
+def then(action: Callable[[], None], reply: dict[str, Any]) -> Callable[[Batch], dict[str, Any]]:
+    """A state-thread job that runs ``action`` (booth flags belong to the state thread) and
+    answers ``reply``."""
+    def job(b: Batch) -> dict[str, Any]:
+        action()
+        return reply
+    return job
+
+
 def _guarded(name: str, fn: Handler) -> Handler:
     def run(args: dict[str, Any]) -> dict[str, Any]:
         try:
             return fn(args)
         except ArgError as e:
-            return {"ok": False, "reason": e.reason, "message": str(e)}
-        except (QueueError, CaseError) as e:
             return {"ok": False, "reason": e.reason, "message": str(e)}
         except (TypeError, ValueError, KeyError) as e:
             log.warning("command_bad_args", command=name, error=str(e))

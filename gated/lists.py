@@ -99,6 +99,7 @@ KEY_FIELD = {ListKind.STAFF_BADGES: "uid", ListKind.APPOINTMENTS: "ref", ListKin
 
 
 def canonical(obj: object) -> bytes:
+    """The one JSON form that is hashed or signed (list checksums, command signatures)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -202,6 +203,7 @@ class Lists:
         return self._alerts.get(key) if key else None
 
     def versions(self) -> dict[str, int]:
+        """Safe from any thread: one dict lookup per list, each atomic under the GIL."""
         return {str(k): self._versions.get(str(k), 0) for k in ListKind}
 
     def counts(self) -> dict[str, int]:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,18 @@ class Batch:
         self.rollbacks.append(fn)
 
 
+def _withdrawn(item: _Item) -> bool:
+    """True for an item whose caller gave up (``call_wait`` timed out): it must not run.
+
+    Any other item is marked running first, so from then on it can no longer be withdrawn
+    and its caller waits for it. A re-run after a rollback finds it running already.
+    """
+    fut = item.future
+    if fut is None or fut.running():
+        return False
+    return fut.cancelled() or not fut.set_running_or_notify_cancel()
+
+
 class StateLoop:
     """Runs posted handlers in batches on one thread; see the module docstring."""
 
@@ -99,6 +112,21 @@ class StateLoop:
         fut: Future[Any] = Future()
         self._inbox.put(_Item(fn, fut))
         return fut
+
+    def call_wait(self, fn: Handler, timeout: float) -> Any:
+        """``call(fn)`` and wait for its commit; on timeout ``fn`` is withdrawn, never run late.
+
+        Raises ``concurrent.futures.TimeoutError`` only when ``fn`` did not start and never
+        will: a command that answered "busy" must not open a gate seconds later. If ``fn`` had
+        already started when the time ran out, its result is awaited and returned.
+        """
+        fut = self.call(fn)
+        try:
+            return fut.result(timeout=timeout)
+        except FutureTimeout:
+            if fut.cancel():
+                raise
+        return fut.result()
 
     def every(self, period_s: float, fn: Handler) -> None:
         """Run ``fn`` periodically on the state thread (heartbeat, housekeeping)."""
@@ -180,6 +208,8 @@ class StateLoop:
                         freed = self.outbox.evict_for_space(fractions[level])
                         log.warning("storage_full_evicted", rows=freed)
                     for item in pending:
+                        if _withdrawn(item):
+                            continue
                         results.append((item, self._run_item(item, batch)))
                     report = self.outbox.take_eviction_report()
                     if report:

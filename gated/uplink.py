@@ -42,7 +42,7 @@ class Uplink:
         self.commands = commands
         self.status_fn = status_fn
         self.lists = lists
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # start, stop and reload, whoever calls them
         self._stop = threading.Event()
         self._drain_thread: threading.Thread | None = None
         self.connection: Connection | None = None
@@ -54,6 +54,8 @@ class Uplink:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         with self._lock:
+            if self.connection is not None:
+                return  # already running: two clients with one client id would fight
             self._build(self.cfg)
             assert self.connection and self.drain and self.status and self.rpc
             self._stop.clear()
@@ -100,10 +102,11 @@ class Uplink:
 
     def reload(self, new_cfg: GatedConfig) -> None:
         """New broker settings: reconnect. The outbox is untouched; nothing is discarded."""
-        log.info("uplink_reload", host=new_cfg.mqtt.host, port=new_cfg.mqtt.port)
-        self.stop()
-        self.cfg = new_cfg
-        self.start()
+        with self._lock:
+            log.info("uplink_reload", host=new_cfg.mqtt.host, port=new_cfg.mqtt.port)
+            self.stop()
+            self.cfg = new_cfg
+            self.start()
 
     def request_sync(self, kinds: list[str]) -> bool:
         """Publish a snapshot request per list; False (nothing sent) while disconnected."""

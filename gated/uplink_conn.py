@@ -194,7 +194,11 @@ class Connection:
     def _run(self) -> None:
         m = self.cfg.mqtt
         while not self._stop.is_set():
-            self._attempt()
+            try:
+                self._attempt()
+            except Exception as e:
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.exception("mqtt_attempt_failed", host=m.host, port=m.port, error=str(e))
             if self._stop.is_set():
                 break
             delay = backoff_delay(self.attempts, m.reconnect_min_s, m.reconnect_max_s, self._rng)

@@ -190,8 +190,12 @@ class Drain:
                     pass
                 if stopping():
                     break
-                self._flush_acks()
-                self._fill()
+                try:
+                    self._flush_acks()
+                    self._fill()
+                except sqlite3.Error as e:  # a locked or damaged file: retry, never die silently
+                    log.error("drain_storage_error", error=str(e))
+                    time.sleep(1.0)
         finally:
             self._flush_acks(force=True)
             self._db.close()

@@ -15,6 +15,7 @@ booth's version publishes a snapshot request on ``<root>/sync_request/<list>``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -61,20 +62,26 @@ class Rpc:
         self.topics = connection.topics
         self._q: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(QUEUE_MAX)
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._assembler: Any = None  # gated.lists.SnapshotAssembler, made on first chunk
         self.commands_handled = 0
         self.sync_applied = 0
         self.sync_rejected = 0
 
     def start(self) -> None:
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="gated-mqtt-rpc", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._q.put(None)
-            self._thread.join(APPLY_TIMEOUT_S)
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()  # the worker checks it between messages: no put on a full queue
+        with contextlib.suppress(queue.Full):
+            self._q.put_nowait(None)
+        if thread is not threading.current_thread():
+            thread.join(APPLY_TIMEOUT_S)
 
     # ------------------------------------------------------------------ paho thread
     def on_message(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
@@ -91,8 +98,11 @@ class Rpc:
 
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
-        while True:
-            msg = self._q.get()
+        while not self._stopping.is_set():
+            try:
+                msg = self._q.get(timeout=0.5)
+            except queue.Empty:
+                continue
             if msg is None:
                 return
             try:
@@ -106,12 +116,9 @@ class Rpc:
     def _command(self, msg: mqtt.MQTTMessage) -> None:
         name = msg.topic.rsplit("/", 1)[-1]
         raw = bytes(msg.payload)
-        if len(raw) > self.cfg.command_max_bytes:
-            result: dict[str, Any] = {"ok": False, "reason": "too_large",
-                                      "message": f"command larger than "
-                                                 f"{self.cfg.command_max_bytes} bytes"}
-        elif self.registry is None:
-            result = {"ok": False, "reason": "unavailable", "message": "no command registry"}
+        if self.registry is None:
+            result: dict[str, Any] = {"ok": False, "reason": "unavailable",
+                                      "message": "no command registry"}
         else:
             try:
                 result = dict(self.registry.dispatch(name, raw, source="mqtt"))
@@ -206,7 +213,7 @@ class Rpc:
             b.emit(EventType.LIST_SYNC, {"list": kind, "version": version, "op": op,
                                          "ok": True, "entries": entries, "source": "mqtt"})
         try:
-            self.loop.call(job).result(timeout=APPLY_TIMEOUT_S)
+            self.loop.call_wait(job, timeout=APPLY_TIMEOUT_S)
         except FutureTimeout:
             self._rejected(kind, version, "busy", "state thread did not answer")
             return

@@ -113,14 +113,18 @@ class StatusPublisher:
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
-                if self._now.is_set() or now >= next_status:
-                    self._now.clear()
-                    if self.connection.connected:
-                        self._publish_status(conn)
-                    next_status = now + self.status_interval_s
-                if now >= next_metrics:
-                    self._emit_metrics(conn)
-                    next_metrics = now + self.metrics_interval_s
+                try:
+                    if self._now.is_set() or now >= next_status:
+                        self._now.clear()
+                        if self.connection.connected:
+                            self._publish_status(conn)
+                        next_status = now + self.status_interval_s
+                    if now >= next_metrics:
+                        self._emit_metrics(conn)
+                        next_metrics = now + self.metrics_interval_s
+                except sqlite3.Error as e:  # status resumes when the file can be read again
+                    log.error("status_storage_error", error=str(e))
+                    next_status = next_metrics = now + self.status_interval_s
                 self._now.wait(max(0.05, min(next_status, next_metrics) - time.monotonic()))
         finally:
             conn.close()

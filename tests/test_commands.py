@@ -31,7 +31,7 @@ class Rig:
         self.reg.register("open_gate", self._handler, signed=True, help="zone=<zone>")
         self.reg.register("echo", self._handler, max_bytes=200)
         self.reg.register("boom", lambda a: 1 / 0)  # type: ignore[arg-type,return-value]
-        self.reg.configure(key=KEY, max_skew_s=30, loop=self.loop)
+        self.reg.configure(key=KEY, max_skew_s=30, max_bytes=4096, loop=self.loop)
 
     def _handler(self, args: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(args)

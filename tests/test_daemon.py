@@ -123,3 +123,88 @@ def test_unplugged_device_keeps_the_daemon_serving(sim: SimBooth, tmp_path: Path
         reprints = json.loads(gated("ctl", "-c", str(sim.config_path), "reprints").stdout)
         assert len(reprints["reprints"]) == 1
         assert d.terminate() == 0
+
+
+def test_lists_import_of_a_real_sized_list(sim: SimBooth, tmp_path: Path) -> None:
+    """`gated lists import FILE` with 5,000 badges (well above one MQTT command's size), then a
+    file with a wrong checksum: refused whole with its reason, the first list stays."""
+    from gated.lists import entries_checksum
+
+    entries = [{"uid": f"04{i:06X}", "zones": ["office"], "revoked": False, "label": "staff",
+                "valid_until": None} for i in range(5000)]
+    good = tmp_path / "staff.json"
+    good.write_text(json.dumps({"list": "staff_badges", "version": 7, "entries": entries,
+                                "checksum": entries_checksum(entries)}), encoding="utf-8")
+    bad = tmp_path / "staff-bad.json"
+    bad.write_text(json.dumps({"list": "staff_badges", "version": 8, "entries": entries[:10],
+                               "checksum": "0" * 64}), encoding="utf-8")
+    cfg = str(sim.config_path)
+    with DaemonProcess(sim.config_path, tmp_path) as d:
+        d.wait_for("READY=1")
+        out = gated("lists", "import", "-c", cfg, str(good))
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert json.loads(out.stdout)["entries"] == 5000
+        out = gated("lists", "import", "-c", cfg, str(bad))
+        assert out.returncode == 1 and json.loads(out.stdout)["reason"] == "bad_checksum"
+        status = json.loads(gated("status", "-c", cfg).stdout)["status"]
+        assert status["lists"]["staff_badges"] == 7
+        assert d.terminate() == 0
+
+
+@pytest.mark.timeout(120)
+def test_reload_config_sent_over_mqtt_reconnects_the_uplink(tmp_path: Path) -> None:
+    """The reload command arrives on the uplink's own command worker, which the reload
+    restarts: the reply still goes out, and the booth comes back and answers commands."""
+    import uuid
+
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from tests.support.mosquitto import Broker
+    from tests.support.uplink_harness import Centre
+
+    broker = Broker(tmp_path / "broker", users={"centre": "centre-pw", "sim-booth": "booth-pw"})
+    broker.start()
+    (tmp_path / "user").write_text("sim-booth\n")
+    (tmp_path / "pw").write_text("booth-pw\n")
+    try:
+        with SimBooth(tmp_path / "sim", mqtt=f"127.0.0.1:{broker.port}") as sim:
+            text = sim.config_path.read_text(encoding="utf-8")
+            port_line = f"port = {broker.port}\n"
+            sim.config_path.write_text(text.replace(port_line, port_line + (
+                f'username_file = "{tmp_path / "user"}"\n'
+                f'password_file = "{tmp_path / "pw"}"\n')), encoding="utf-8")
+            centre = Centre(broker, client_id="centre-reload").start()
+            root = "gated/v1/demo-town/sim-booth"
+
+            def command(name: str) -> dict[str, object]:
+                corr = uuid.uuid4().hex
+                props = Properties(PacketTypes.PUBLISH)
+                props.ResponseTopic, props.CorrelationData = f"{root}/reply/{corr}", corr.encode()
+                n = len(centre.messages)
+                centre.publish(f"{root}/cmd/{name}", b'{"args": {}}', properties=props)
+                assert centre.wait_for(lambda: any(m.topic == props.ResponseTopic
+                                                   for m in centre.messages[n:]), 15), name
+                return next(m.body for m in centre.messages[n:]
+                            if m.topic == props.ResponseTopic)
+
+            def online_count() -> int:
+                return sum(1 for m in centre.messages
+                           if m.topic == f"{root}/status" and m.body.get("online"))
+
+            with DaemonProcess(sim.config_path, tmp_path) as d:
+                d.wait_for("READY=1")
+                assert centre.wait_for(lambda: online_count() >= 1, 20)
+                text = sim.config_path.read_text(encoding="utf-8")
+                sim.config_path.write_text(text.replace(port_line, port_line +
+                                                        "keepalive_s = 45\n"), encoding="utf-8")
+                before = online_count()
+                reply = command("reload_config")
+                assert reply["ok"] is True and reply["uplink"] == "reconnecting", reply
+                assert centre.wait_for(lambda: online_count() > before, 20)
+                assert command("get_status")["ok"] is True
+                assert "cannot join current thread" not in d.log_path.read_text(errors="replace")
+                assert d.terminate() == 0
+            centre.stop()
+    finally:
+        broker.stop()

@@ -34,11 +34,13 @@ class Rig:
         self.booth = Booth(tmp / "state", [Lists.ensure_schema, CommandRegistry.ensure_schema])
         self.lists = self.booth.loop.call(lambda b: Lists(b.conn)).result(10)
         self.registry = CommandRegistry()
-        self.registry.configure(key=KEY, max_skew_s=30.0, loop=self.booth.loop)
+        # as the daemon does: the registry's limit is the config's command_max_bytes
+        self.registry.configure(key=KEY, max_skew_s=30.0, max_bytes=16 * 1024,
+                                loop=self.booth.loop)
         self.opened: list[dict[str, Any]] = []
         self.registry.register("open_gate", lambda a: (self.opened.append(a), {"ok": True})[1],
                                signed=True, help="test gate")
-        self.registry.register("echo", lambda a: {"ok": True, "args": a}, max_bytes=64 * 1024)
+        self.registry.register("echo", lambda a: {"ok": True, "args": a})
         cfg = booth_config(self.broker, tmp / "state", protocol=protocol,
                            command_max_bytes=16 * 1024)
         self.uplink = Uplink(cfg, self.booth.store, self.booth.loop, self.booth.outbox,
