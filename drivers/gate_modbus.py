@@ -137,6 +137,8 @@ class ModbusGate(Gate):
         self._beam_in_gate = False
         self._passages = 0
         self._pulse_off: dict[Relay, float] = {}
+        #: relay -> when the board's own flash (vendor pulse) ends: the board times it
+        self._flash_until: dict[Relay, float] = {}
         self._next_read_at = 0.0
         self._jam: str | None = None
         self._limits_bad = False
@@ -167,6 +169,7 @@ class ModbusGate(Gate):
                 except DeviceError as e:
                     self._log.warning("gate_pulse_end_failed", relay=str(relay), error=str(e))
         self._pulse_off.clear()
+        self._flash_until.clear()
         self._link.close()
 
     def poll(self, timeout: float) -> Sequence[Observation]:
@@ -272,10 +275,17 @@ class ModbusGate(Gate):
         self._pulse(Relay.CLOSE, now)
 
     def _pulse(self, relay: Relay, now: float) -> None:
+        # Never two command contacts closed at once: end any other pulse first, ours or the
+        # board's own flash (a reversal while the close flash still runs, say).
         for other in [r for r in self._pulse_off if r != relay]:
-            del self._pulse_off[other]  # never two command contacts closed at once
+            del self._pulse_off[other]
             self._send(self._off[other], check_write_coil_reply)
+        for other, until in [(r, t) for r, t in self._flash_until.items() if r != relay]:
+            del self._flash_until[other]
+            if until > now:
+                self._send(self._off[other], check_write_coil_reply)
         if self.config.vendor_pulse and relay in self._flash:
+            self._flash_until[relay] = now + self.config.pulse_ms / 1000
             self._send(self._flash[relay], check_write_coil_reply)
             return
         self._pulse_off[relay] = now + self.config.pulse_ms / 1000  # set first: ends even if

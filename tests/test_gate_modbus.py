@@ -175,6 +175,30 @@ def test_beam_while_closing_reverses_and_counts_a_second_passage(
     pump_until(gate, is_closed)
 
 
+def test_reversal_with_vendor_flash_never_closes_two_contacts(
+        sim: RelayBoardSim, make_gate: Callable[..., ModbusGate]) -> None:
+    """The board times its own flash; a reversal while the CLOSE flash runs must end it
+    before OPEN flashes (both contacts closed at once is a motor short on many boards)."""
+    sim.arm.travel_s = 0.4
+    gate = make_gate(vendor_pulse=True, pulse_ms=400, auto_close_s=60, travel_timeout_s=1.5)
+    run(gate, "open")
+    pump_until(gate, is_open)
+    sim.set_beam(True)
+    pump_until(gate, inputs(safety_beam=True))
+    sim.set_beam(False)
+    pump_until(gate, lambda o: o == GatePassage(1))  # closes after the passage
+    pump_until(gate, inputs(open_limit=False))  # on its way down, the close flash still on
+    sim.set_beam(True)  # a tailgater
+    pump_until(gate, alarm("close_refused_safety"))
+    assert sim.presses(Button.OPEN) == 2
+    sim.set_beam(False)
+    on: set[int] = set()
+    coils = GateCoils()
+    for _, relay, state in sim.relay_log:
+        (on.add if state else on.discard)(relay)
+        assert not {coils.open, coils.close} <= on, list(sim.relay_log)
+
+
 def test_close_refused_while_beam_interrupted(sim: RelayBoardSim, gate: ModbusGate) -> None:
     run(gate, "open", hold=True)
     pump_until(gate, is_open)
