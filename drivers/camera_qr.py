@@ -57,6 +57,7 @@ class QrCamera(QrScanner):
         self._next_frame = 0.0
         self._last_seen: dict[bytes, float] = {}
         self.frames = 0  # frames decoded since open(), for benches and tests
+        self.bad_frames = 0  # frames OpenCV could not decode (skipped)
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -103,6 +104,7 @@ class QrCamera(QrScanner):
         if cap is not None:
             cap.release()
         self._still = None
+        self._detector = None  # poll() after close() is "not open", not an AttributeError
 
     # ------------------------------------------------------------------ polling
     def poll(self, timeout: float) -> Sequence[Observation]:
@@ -115,7 +117,12 @@ class QrCamera(QrScanner):
                 return []
         self._next_frame = max(self._next_frame + 1.0 / self.cfg.fps, self._clock())
         frame = self._grab()
-        payload, _points, _straight = self._detector.detectAndDecodeBytes(frame)
+        try:
+            payload, _points, _straight = self._detector.detectAndDecodeBytes(frame)
+        except self._cv2.error as e:  # one odd frame (size, format): skip it, keep watching
+            self.bad_frames += 1
+            log.warning("qr_frame_failed", device=self.name, error=str(e)[:200])
+            return []
         self.frames += 1
         return self._presentations(bytes(payload) if payload else b"", self._clock())
 

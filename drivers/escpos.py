@@ -146,8 +146,12 @@ class EscposPrinter(TicketPrinter):
                               ticket_id=doc.get("ticket_id"))
             return [*out, CommandDone(cmd.command_id, False, self.fault)]
         cfg = self.config
-        data = render_ticket(doc, cfg.columns, cfg.qr_module_size,
-                             four_byte=cfg.gb18030_four_byte)
+        try:
+            data = render_ticket(doc, cfg.columns, cfg.qr_module_size,
+                                 four_byte=cfg.gb18030_four_byte)
+        except (ValueError, TypeError) as e:  # this ticket cannot be printed; the printer can
+            self._log.error("ticket_unprintable", ticket_id=doc.get("ticket_id"), error=str(e))
+            return [*out, CommandDone(cmd.command_id, False, f"unprintable: {e}")]
         self._write(data)
         self._drain()
         if cfg.print_settle_ms:

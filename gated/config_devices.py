@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -56,6 +56,16 @@ class GateInputMap(_Strict):
     safety_beam: int | None = Field(default=2, ge=0, le=0xFFFF)
     fire_alarm: int | None = Field(default=3, ge=0, le=0xFFFF)
     active_low: bool = False
+
+    @model_validator(mode="after")
+    def _one_read_covers_them(self) -> GateInputMap:
+        """All wired inputs are read with one FC02 request, which covers 2000 at most."""
+        wired = [n for n in (self.open_limit, self.closed_limit, self.safety_beam,
+                             self.fire_alarm) if n is not None]
+        if wired and max(wired) - min(wired) >= 2000:
+            raise ValueError("wired inputs must lie within 2000 numbers of each other "
+                             "(one Modbus read covers them all)")
+        return self
 
 
 class ModbusGateConfig(SerialDevice):

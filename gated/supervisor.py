@@ -163,6 +163,11 @@ class DeviceRunner:
                 raise
             self._set_state(DeviceState.DEGRADED, f"{e.reason}: {e}")
             return
+        except Exception as e:
+            # A driver bug: the command is answered (a ticket goes to the reprint list), then
+            # the driver is reopened like any crash.
+            self._on_obs(self.name, CommandDone(cmd.command_id, False, f"driver_error: {e}"))
+            raise
         if not any(isinstance(o, CommandDone) for o in out):
             out.append(CommandDone(cmd.command_id, True))
         self._emit(out)

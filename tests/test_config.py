@@ -101,3 +101,11 @@ def test_check_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "outbox.max_rowz (line 6)" in err and "max_rows" in err
     assert main(["check-config", str(tmp_path / "missing.toml")]) == 78
     assert "file not found" in capsys.readouterr().err
+
+
+def test_gate_inputs_out_of_one_read_are_a_config_error() -> None:
+    from gated.config_devices import GateInputMap
+
+    with pytest.raises(ValueError, match="within 2000"):
+        GateInputMap(open_limit=0, closed_limit=2500)
+    assert GateInputMap(open_limit=100, closed_limit=1999, safety_beam=None).closed_limit == 1999

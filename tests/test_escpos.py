@@ -145,6 +145,17 @@ def test_chinese_ticket_renders_with_a_readable_qr(printer: EscposPrinter,
         assert expected in lines, (expected, lines)
 
 
+def test_unprintable_ticket_is_refused_and_the_printer_keeps_working(
+        printer: EscposPrinter, sim: PrinterSim) -> None:
+    doc = ticket_document(gated_config(), info())
+    too_long = {**doc, "rating_url": "https://pj.example.gov.cn/r?t=" + "x" * 8000}
+    result = done(print_doc(printer, too_long))
+    assert not result.ok and result.detail.startswith("unprintable")
+    assert printer.fault is None
+    assert done(print_doc(printer, doc, "c2")).ok
+    assert sim.wait_tickets(1, LIMIT_S)
+
+
 def test_regular_ticket_has_no_priority_mark(printer: EscposPrinter, sim: PrinterSim) -> None:
     print_doc(printer, ticket_document(gated_config(), info()))
     assert sim.wait_tickets(1, LIMIT_S)

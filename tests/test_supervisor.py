@@ -54,6 +54,8 @@ class ScriptedReader(CardReader):
     def execute(self, command: DeviceCommand) -> Sequence[Observation]:
         if command.action == "jam":
             raise DeviceFault("arm did not move", reason="jam")
+        if command.action == "bug":
+            raise RuntimeError("a driver bug")
         return []
 
 
@@ -138,6 +140,25 @@ def test_failed_command_is_reported_and_expired_commands_refused() -> None:
     done = {o.command_id: o for o in rec.obs if isinstance(o, CommandDone)}
     assert not done["c1"].ok and "expired" in done["c1"].detail  # gate must not open late
     assert not done["c2"].ok and "jam" in done["c2"].detail
+
+
+def test_driver_bug_in_a_command_still_answers_it_and_reopens() -> None:
+    ScriptedReader.opens, ScriptedReader.fail_opens = 0, 0
+    ScriptedReader.plan = []
+    rec = Recorder()
+    r = _runner(rec)
+    r.start()
+    try:
+        assert wait_for_state(r, DeviceState.READY, 5)
+        r.send(DeviceCommand("c1", "bug"))
+        deadline = time.monotonic() + 5
+        while not any(isinstance(o, CommandDone) for o in rec.obs) or ScriptedReader.opens < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        r.stop()
+    done = next(o for o in rec.obs if isinstance(o, CommandDone))
+    assert (done.command_id, done.ok) == ("c1", False) and "driver_error" in done.detail
 
 
 def test_missing_dependency_disables_for_good() -> None:
