@@ -52,16 +52,13 @@ from drivers.sam_codec import (
     parse_reply,
     read_reply_text,
 )
-from drivers.sam_text import SamCardType, TextBlockError, decode_text_block
+from drivers.sam_text import TextBlockError, decode_text_block
 from drivers.serial_link import LINK_ERRORS, close_serial, open_serial
 from gated.config_devices import SamReaderConfig
-from gated.identity import validate_id_number
 
 log = structlog.get_logger(__name__)
 
-READ_ATTEMPTS = 2
 SLICE_S = 0.02  # serial read timeout slice; deadlines are kept by the loop around it
-_CITIZEN_NUMBERS = frozenset({SamCardType.RESIDENT.value, SamCardType.HMT_PERMIT.value})
 
 
 class SamCardReader(CardReader):
@@ -116,26 +113,20 @@ class SamCardReader(CardReader):
 
     # ------------------------------------------------------------------ card logic
     def _cycle(self) -> list[Observation]:
-        failure: UnreadableCard | None = None
-        for attempt in range(READ_ATTEMPTS):
-            found = self._card_step(Command.FIND, self._find_s)
-            if found and attempt == 0 and self._presented:
-                return []  # the card of this presentation is still there
-            if found:
-                found = self._card_step(Command.SELECT, self._find_s)
+        found = self._card_step(Command.FIND, self._find_s)
+        if self._presented:  # a card was reported: wait until it leaves the field
             if not found:
-                if attempt == 0 and self._presented:
-                    self._presented = False
-                    self._log.debug("card_left")
-                return self._report(failure) if failure else []
-            result = self._read()
-            if isinstance(result, IdCardRead):
-                return self._report(result)
-            failure = result
-            if result.reason != Status.READ_FAILED.slug:
-                break  # only a plain read failure is worth another try
-        assert failure is not None
-        return self._report(failure)
+                self._presented = False
+                self._log.debug("card_left")
+            return []
+        if not (found and self._card_step(Command.SELECT, self._find_s)):
+            return []
+        result = self._read()
+        if (isinstance(result, UnreadableCard) and result.reason == Status.READ_FAILED.slug
+                and self._card_step(Command.FIND, self._find_s)
+                and self._card_step(Command.SELECT, self._find_s)):
+            result = self._read()  # only a plain read failure is worth another try
+        return self._report(result)
 
     def _report(self, result: IdCardRead | UnreadableCard) -> list[Observation]:
         self._presented = True
@@ -159,20 +150,21 @@ class SamCardReader(CardReader):
                             reason="unexpected_status")
 
     def _read(self) -> IdCardRead | UnreadableCard:
+        """One read; whatever is wrong with the card or its data is an ``UnreadableCard``.
+
+        The module halts the card after a read, so a reply we cannot use must still be
+        reported: the visitor is told to see the guard instead of waiting at the reader.
+        Check digits and dates are the core's business (``gated.identity``).
+        """
         reply = self._checked(self._transact(Command.READ_TEXT_PHOTO, self._read_s))
         status = reply.status
         assert status is not None  # _checked raised for unknown codes
-        if status.status_class in (StatusClass.CARD_ERROR, StatusClass.NO_CARD):
-            return UnreadableCard(status.slug)
-        if status != Status.OK:
-            return UnreadableCard(status.slug)  # 91 field empty: no text to read
+        if status is not Status.OK:
+            return UnreadableCard(status.slug)  # card errors, no card, 91 field empty
         try:
-            card = decode_text_block(read_reply_text(reply))  # the photo is never copied
-        except TextBlockError as e:
+            return decode_text_block(read_reply_text(reply))  # the photo is never copied
+        except (TextBlockError, SamCodecError) as e:
             return UnreadableCard(e.reason)
-        if card.card_type in _CITIZEN_NUMBERS and not validate_id_number(card.id_number):
-            return UnreadableCard("bad_check_digit")
-        return card
 
     # ------------------------------------------------------------------ status
     def _checked(self, reply: Reply) -> Reply:
