@@ -39,7 +39,7 @@ from gated.booth_assist import CaseKind, Cases
 from gated.booth_print import Printing
 from gated.config import GatedConfig
 from gated.config_policy import ZoneMode
-from gated.credentials import Credential, CredentialKind
+from gated.credentials import Credential, CredentialKind, appointment_ref_from_qr
 from gated.devices import DeviceDirectory
 from gated.events import EventType, new_event_id
 from gated.policy import AssistKind, BoothFlags, Decision, Outcome, PriorityReason, decide
@@ -107,9 +107,9 @@ class BoothLogic:
         elif isinstance(obs, BadgeRead):
             self.present(b, device, identity.credential_from_badge(obs, self._key))
         elif isinstance(obs, QrRead):
-            ref = obs.payload.decode("utf-8", "replace").strip()[:128]
             self.present(b, device, Credential(kind=CredentialKind.APPOINTMENT_QR, pseudonym="",
-                                               appointment_ref=ref))
+                                               appointment_ref=appointment_ref_from_qr(
+                                                   obs.payload)))
         elif isinstance(obs, GateInputs):
             b.emit(EventType.GATE_INPUTS, {"device": device, **obs.__dict__})
         elif isinstance(obs, GateAlarm):

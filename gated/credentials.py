@@ -1,7 +1,8 @@
 """What the policy sees of a person: never a name, a full ID number or a photo.
 
 ``gated.identity`` builds a ``Credential`` from an ``IdCardRead`` (ID cards), and the app builds
-one from a ``BadgeRead`` (staff badges), a ``QrRead`` (appointments) or a guard's manual ticket.
+one from a ``BadgeRead`` (staff badges), a ``QrRead`` (appointments, ``appointment_ref_from_qr``)
+or a guard's manual ticket.
 Everything in here may be stored and published.
 """
 
@@ -39,6 +40,33 @@ class CardValidity(enum.StrEnum):
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
     UNKNOWN = "unknown"
+
+
+APPOINTMENT_REF_MAX = 128
+
+
+def appointment_ref_from_qr(payload: bytes) -> str:
+    """The appointment reference a QR code carries, stripped and capped.
+
+    Appointment systems print UTF-8 or GB 18030/GBK, and a QR code does not say which; some
+    GBK text is valid UTF-8 too (预约 in GBK reads as "ԤԼ"). Both readings are tried and the
+    one with fewer characters a reference would not hold (outside ASCII, CJK and full-width
+    forms) wins; UTF-8 on a tie.
+    """
+    readings = []
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            readings.append(payload.decode(encoding))
+        except UnicodeDecodeError:
+            continue
+    text = (max(readings, key=lambda t: -sum(not _plausible(c) for c in t)) if readings
+            else payload.decode("utf-8", "replace"))
+    return text.strip()[:APPOINTMENT_REF_MAX]
+
+
+def _plausible(c: str) -> bool:
+    return ((c.isascii() and (c.isprintable() or c.isspace())) or "\u4e00" <= c <= "\u9fff"
+            or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef")
 
 
 def age_band(age: int | None) -> str:

@@ -239,3 +239,15 @@ def test_policy_properties(cred: Credential, now: datetime, zone_modes: dict[str
         assert d.priority in (PriorityReason.ELDERLY, PriorityReason.ASSIST)
     if assist is not None and d.ticket:
         assert d.priority is PriorityReason.ASSIST
+
+
+@pytest.mark.parametrize(("payload", "ref"), [
+    ("预约-20261123-0042".encode(), "预约-20261123-0042"),
+    ("预约-20261123-0042".encode("gbk"), "预约-20261123-0042"),  # printed by a GBK system
+    (b"  R42\n", "R42"),
+    (b"x" * 500, "x" * 128),
+])
+def test_appointment_ref_from_qr(payload: bytes, ref: str) -> None:
+    from gated.credentials import appointment_ref_from_qr
+
+    assert appointment_ref_from_qr(payload) == ref
