@@ -50,9 +50,9 @@ from gated.ticket import TicketInfo, ticket_document
 
 log = structlog.get_logger(__name__)
 
-PRIORITY_LABELS = {PriorityReason.APPOINTMENT: "预约", PriorityReason.ELDERLY: "优先",
-                   PriorityReason.ASSIST: "优先", PriorityReason.MILITARY: "优先",
-                   PriorityReason.GUARD: "优先"}
+#: Priority tickets print ``ticket.priority_mark`` from the config unless their reason has a
+#: label of its own here.
+PRIORITY_LABELS = {PriorityReason.APPOINTMENT: "预约"}
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:

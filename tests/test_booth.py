@@ -78,6 +78,8 @@ def _ready(d: Daemon) -> bool:
 def booth(tmp_path: Path) -> Iterator[Booth]:
     with SimBooth(tmp_path / "sim", mqtt="off") as sim:
         text = sim.config_path.read_text(encoding="utf-8")
+        text += '\n[ticket]\npriority_mark = "敬老优先"\n'
+        sim.config_path.write_text(text, encoding="utf-8")
         cfg = load_config(sim.config_path)
         assert cfg.schedule.hours == ALWAYS_OPEN, text
         d = Daemon(cfg, config_path=sim.config_path)
@@ -115,7 +117,7 @@ def test_elderly_visitor_gets_priority_escort_and_lamp(booth: Booth) -> None:
     lamp = booth.d.cfg.devices["hall_gate"].coils.lamp  # type: ignore[union-attr]
     wait(lambda: booth.sim.hall.relays[lamp], what="assist lamp on")
     assert booth.sim.printer.wait_tickets(1, 10)
-    assert "优先" in booth.sim.printer.tickets[0].text
+    assert "敬老优先" in booth.sim.printer.tickets[0].text  # the configured priority_mark
     assert booth.cmd("assist_ack", case_id=request["case_id"], by="guard-1")["ok"]
     wait(lambda: not booth.sim.hall.relays[lamp], what="assist lamp off")
     assert booth.cmd("assist_ack", case_id=request["case_id"])["reason"] == "already_acked"
