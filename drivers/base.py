@@ -145,11 +145,22 @@ class GateInputs(Observation):
     fire_alarm: bool
 
 
+class GateAlarmKind(enum.StrEnum):
+    JAM = "jam"
+    FORCED = "forced"
+    HELD_OPEN = "held_open"
+    FIRE = "fire"  # fire alarm: the gate is opened and held (zone fails open)
+    FIRE_REPORTED = "fire_reported"  # fire alarm in a zone that does not fail open: left as is
+    FIRE_CLEARED = "fire_cleared"
+    CLOSE_REFUSED_SAFETY = "close_refused_safety"
+    CLOSE_REFUSED_FIRE = "close_refused_fire"
+
+
 @dataclass(frozen=True)
 class GateAlarm(Observation):
     """Jam, forced opening, held open too long: raised by the gate driver's own model."""
 
-    kind: str
+    kind: GateAlarmKind
     detail: str = ""
 
 

@@ -45,6 +45,7 @@ from drivers.base import (
     DeviceUnavailable,
     Gate,
     GateAlarm,
+    GateAlarmKind,
     GateInputs,
     GatePassage,
     Observation,
@@ -63,16 +64,6 @@ from gated.config_devices import ModbusGateConfig
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-
-
-class GateAlarmKind(enum.StrEnum):
-    JAM = "jam"
-    FORCED = "forced"
-    HELD_OPEN = "held_open"
-    FIRE = "fire"
-    FIRE_CLEARED = "fire_cleared"
-    CLOSE_REFUSED_SAFETY = "close_refused_safety"
-    CLOSE_REFUSED_FIRE = "close_refused_fire"
 
 
 class Relay(enum.StrEnum):
@@ -407,7 +398,8 @@ class ModbusGate(Gate):
             return [GateAlarm(GateAlarmKind.FIRE_CLEARED)]
         self._log.warning("gate_fire_alarm", fail_open=self.fail_open)
         if not self.fail_open:
-            return [GateAlarm(GateAlarmKind.FIRE, "zone does not fail open: gate left as is")]
+            return [GateAlarm(GateAlarmKind.FIRE_REPORTED,
+                              "zone does not fail open: gate left as is")]
         self._fire_hold = True
         if self._intent != Intent.OPEN:
             self._open_arm(now)

@@ -26,6 +26,7 @@ from drivers.base import (
     DeviceKind,
     DeviceState,
     GateAlarm,
+    GateAlarmKind,
     GateInputs,
     GatePassage,
     IdCardRead,
@@ -252,9 +253,9 @@ class BoothLogic:
                                DeviceCommand(new_event_id(), action, dict(args))))
 
     def _gate_alarm(self, b: Batch, device: str, obs: GateAlarm) -> None:
-        if obs.kind == "fire":
+        if obs.kind is GateAlarmKind.FIRE:
             self._held.add(device)
-        elif obs.kind == "fire_cleared":
+        elif obs.kind is GateAlarmKind.FIRE_CLEARED:
             self._held.discard(device)
         b.emit(EventType.ALARM, {"kind": f"gate_{obs.kind}", "device": device,
                                  "detail": obs.detail})

@@ -333,7 +333,7 @@ def test_fire_in_a_zone_that_does_not_fail_open(sim: RelayBoardSim,
     gate = make_gate(fail_open=False)
     gate.poll(0.05)
     sim.set_fire(True)
-    pump_until(gate, alarm("fire"))
+    pump_until(gate, alarm("fire_reported"))
     pump(gate, 0.3)
     assert sim.presses(Button.OPEN) == 0
 
