@@ -190,20 +190,23 @@ class Outbox:
                 self.bytes -= int(row[0])
         return done
 
-    def refused(self, seq: int, reason: str, max_attempts: int) -> bool:
-        """Count a broker refusal; past ``max_attempts`` move the row to dead_letter (True)."""
+    def refused(self, seq: int, reason: str, max_attempts: int) -> tuple[bool, int]:
+        """Count a broker refusal: (moved to dead_letter, refusals so far). The count lives
+        in the row (``attempts``), so it survives restarts and needs no copy in memory."""
         row = self._conn.execute(
             "UPDATE events SET attempts = attempts + 1 WHERE seq = ? "
             "RETURNING attempts, id, type, body, size, ts", (seq,)).fetchone()
-        if row is None or row[0] < max_attempts:
-            return False
+        if row is None:
+            return False, 0
+        if row[0] < max_attempts:
+            return False, int(row[0])
         self._conn.execute(
             "INSERT OR REPLACE INTO dead_letter (seq, id, type, body, reason, ts) "
             "VALUES (?, ?, ?, ?, ?, ?)", (seq, row[1], row[2], row[3], reason, row[5]))
         self._conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
         self.depth -= 1
         self.bytes -= int(row[4])
-        return True
+        return True, int(row[0])
 
     def purge_older_than(self, cutoff_iso: str) -> dict[str, int]:
         """Retention: drop undelivered rows stamped before ``cutoff_iso`` (clock must be sane)."""
@@ -250,11 +253,20 @@ class Outbox:
             self._set_meta("evicted_total", self.evicted_total)
 
 
+_PENDING_COLUMNS = "seq, id, type, priority, body, attempts"
+
+
 def read_pending(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[PendingRow]:
     """Rows in seq order; usable from the uplink's own read connection."""
     return [PendingRow(*r) for r in conn.execute(
-        "SELECT seq, id, type, priority, body, attempts FROM events WHERE seq > ? "
-        "ORDER BY seq LIMIT ?", (after_seq, limit))]
+        f"SELECT {_PENDING_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after_seq, limit))]
+
+
+def read_row(conn: sqlite3.Connection, seq: int) -> PendingRow | None:
+    """One row still waiting (None once acknowledged, evicted or dead-lettered)."""
+    row = conn.execute(f"SELECT {_PENDING_COLUMNS} FROM events WHERE seq = ?", (seq,)).fetchone()
+    return PendingRow(*row) if row else None
 
 
 def read_stats(conn: sqlite3.Connection) -> OutboxStats:

@@ -38,7 +38,7 @@ from paho.mqtt.properties import Properties
 
 from gated.config import MqttConfig
 from gated.events import EventType
-from gated.outbox import Outbox, PendingRow, read_pending
+from gated.outbox import Outbox, PendingRow, read_pending, read_row
 from gated.state import Batch, StateLoop
 from gated.uplink_conn import Connected, Connection, Topics
 
@@ -147,7 +147,6 @@ class Drain:
         self._ack_batch: list[int] = []
         self._ack_since = 0.0
         self._retry: dict[int, float] = {}  # seq -> monotonic due time
-        self._refusals: dict[int, int] = {}
         self._wake_queued = False
         self._props: dict[Lane, Properties | None] = dict.fromkeys(Lane)
         if connection.is_v5:
@@ -164,8 +163,6 @@ class Drain:
             self._wake_queued = True
             self.inbox.put(("wake",))
 
-    def reconfigure(self, cfg: MqttConfig) -> None:
-        self.inbox.put(("config", cfg))
 
     def state(self) -> dict[str, Any]:
         s = self.session
@@ -243,16 +240,12 @@ class Drain:
         elif kind == "acked":
             self.acked_pending.difference_update(msg[1])
         elif kind == "refused_done":
-            _, seq, dead = msg
+            _, seq, dead, attempts = msg
             if dead:
                 self.stats.dead_lettered += 1
-                self._refusals.pop(seq, None)
             elif self.session is not None:
-                n = self._refusals.get(seq, 1)
-                self._retry[seq] = time.monotonic() + min(RETRY_MAX_S, RETRY_BASE_S * 2 ** n)
-        elif kind == "config":
-            self.cfg = msg[1]
-            self.bucket = TokenBucket(self.cfg.replay_rate, self.cfg.replay_burst)
+                delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** max(1, attempts))
+                self._retry[seq] = time.monotonic() + delay
 
     def _start_session(self, conn: Connected) -> None:
         assert self._db is not None
@@ -360,12 +353,10 @@ class Drain:
         seq = min(due)
         del self._retry[seq]
         assert self._db is not None
-        found = self._db.execute(
-            "SELECT seq, id, type, priority, body, attempts FROM events WHERE seq = ?",
-            (seq,)).fetchone()
-        if found is None:
+        row = read_row(self._db, seq)
+        if row is None:
             return True
-        return self._publish(s, PendingRow(*found), Lane.RETRY)
+        return self._publish(s, row, Lane.RETRY)
 
     # ------------------------------------------------------------------ state-thread jobs
     def _flush_acks(self, force: bool = False) -> None:
@@ -383,19 +374,18 @@ class Drain:
     def _refuse(self, seq: int, reason: str, *, final: bool = False) -> None:
         """Count a refusal on the row; the state thread moves it to dead_letter past the cap."""
         self.stats.nacked += 1
-        self._refusals[seq] = self._refusals.get(seq, 0) + 1
         outbox = self.outbox
         cap = 1 if final else self.cfg.max_attempts
-        log.warning("drain_refused", seq=seq, reason=reason, attempt=self._refusals[seq])
 
-        def job(b: Batch) -> bool:
-            dead = outbox.refused(seq, reason, cap)
+        def job(b: Batch) -> tuple[bool, int]:
+            dead, attempts = outbox.refused(seq, reason, cap)
+            log.warning("drain_refused", seq=seq, reason=reason, attempt=attempts, dead=dead)
             if dead:
                 b.emit(EventType.OUTBOX_DEAD_LETTER, {"seq": seq, "reason": reason,
                                                       "attempts": cap})
-            return dead
+            return dead, attempts
 
         def done(f: Any) -> None:
-            dead = f.exception() is None and bool(f.result())
-            self.inbox.put(("refused_done", seq, dead))
+            dead, attempts = f.result() if f.exception() is None else (False, 1)
+            self.inbox.put(("refused_done", seq, dead, attempts))
         self.loop.call(job).add_done_callback(done)

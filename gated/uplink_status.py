@@ -72,7 +72,6 @@ class StatusPublisher:
         self._now = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.published = 0
         self._last_metrics: dict[str, int] = {}
 
     def start(self) -> None:
@@ -136,9 +135,7 @@ class StatusPublisher:
             log.warning("status_build_failed", error=str(e))
             return
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
-        if self.connection.publish(self.connection.topics.status, body.encode(), qos=1,
-                                   retain=True) is not None:
-            self.published += 1
+        self.connection.publish(self.connection.topics.status, body.encode(), qos=1, retain=True)
 
     def _emit_metrics(self, conn: sqlite3.Connection) -> None:
         """A ``metrics`` event through the outbox: counters since the last one, and levels."""

@@ -118,8 +118,8 @@ def test_refused_rows_go_to_dead_letter(tmp_path: Path) -> None:
     store, ob = _open(tmp_path)
     (ev,) = _append(store, ob, EventType.TICKET_ISSUED)
     with store.transaction():
-        assert not ob.refused(ev.seq, "packet too large", max_attempts=2)
-        assert ob.refused(ev.seq, "packet too large", max_attempts=2)
+        assert ob.refused(ev.seq, "packet too large", max_attempts=2) == (False, 1)
+        assert ob.refused(ev.seq, "packet too large", max_attempts=2) == (True, 2)
     st = read_stats(store.conn)
     assert st.depth == 0 and st.dead_letters == 1
     store.close()
