@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-TOPIC_ROOT = "gated/v1"
+from gated.uplink_conn import SITE_WIDE, TOPIC_ROOT, read_secret
 
 
 @dataclass
@@ -45,7 +45,7 @@ class BoothTable:
 
     def feed(self, topic: str, payload: bytes, now: float | None = None) -> None:
         parts = topic.split("/")
-        if len(parts) < 5 or "/".join(parts[:2]) != TOPIC_ROOT or parts[3].startswith("_"):
+        if len(parts) < 5 or "/".join(parts[:2]) != TOPIC_ROOT or parts[3] == SITE_WIDE:
             return
         site, booth, kind = parts[2], parts[3], parts[4]
         if kind not in ("status", "events"):
@@ -124,12 +124,15 @@ def run_monitor(host: str, port: int, *, site: str = "+", once: bool = False,
     ready = threading.Event()
     problem: list[str] = []
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    if username:
-        pw = password_file.read_text(encoding="utf-8").strip() if password_file else None
-        client.username_pw_set(username, pw)
-    if ca_file:
-        client.tls_set(ca_certs=str(ca_file), certfile=str(cert_file) if cert_file else None,
-                       keyfile=str(key_file) if key_file else None)
+    try:
+        if username:
+            client.username_pw_set(username, read_secret(password_file))
+        if ca_file:
+            client.tls_set(ca_certs=str(ca_file), certfile=str(cert_file) if cert_file else None,
+                           keyfile=str(key_file) if key_file else None)
+    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+        print(f"gated monitor: {e}", file=out)
+        return 1
 
     def on_connect(c: mqtt.Client, u: Any, flags: Any, rc: Any, props: Any) -> None:
         if rc.is_failure:

@@ -137,13 +137,12 @@ class Uplink:
 
     # ------------------------------------------------------------------ wiring
     def _build(self, cfg: GatedConfig) -> None:
-        topics = Topics(cfg.site.id, cfg.booth.id)
         hooks = Hooks(connected=self._on_connected, disconnected=self._on_disconnected,
                       puback=self._on_puback, message=self._on_message,
                       refused=self._on_refused)
         conn = Connection(cfg, hooks, offline_payload(cfg.site.id, cfg.booth.id, "lost"))
         self.connection = conn
-        self.drain = Drain(cfg.mqtt, topics, conn, self.store.reader, self.loop, self.outbox)
+        self.drain = Drain(cfg.mqtt, conn.topics, conn, self.store.reader, self.loop, self.outbox)
         self.status = StatusPublisher(conn, self.status_fn, self.store.reader, self.loop,
                                       self.state, cfg.mqtt.status_interval_s,
                                       cfg.mqtt.metrics_interval_s)

@@ -64,6 +64,10 @@ def test_monitor_lists_a_live_booth_and_refuses_quietly_on_bad_login(
         assert run_monitor("127.0.0.1", broker.port, once=True, wait=0.5,
                            username="centre", password_file=bad, out=io.StringIO()) == 1
         assert "refused" in capsys.readouterr().err
+        missing = io.StringIO()
+        assert run_monitor("127.0.0.1", broker.port, once=True, wait=0.5, username="centre",
+                           password_file=tmp_path / "nowhere.pass", out=missing) == 1
+        assert "nowhere.pass" in missing.getvalue()
     finally:
         up.stop()
         booth.close()
