@@ -106,7 +106,7 @@ class Daemon:
             from gated.uplink import Uplink
 
             self.uplink = Uplink(cfg, self.store, self.loop, self.outbox, self.commands,
-                                 self.status, self.lists)
+                                 lambda: self.status(include_uplink=False), self.lists)
             self.uplink.start()
         log.info("daemon_started", version=__version__, state_dir=str(cfg.state_dir),
                  devices=len(self.devices.runners), mqtt=cfg.mqtt.enabled)
@@ -199,8 +199,11 @@ class Daemon:
         return reply
 
     # ------------------------------------------------------------------ status
-    def status(self) -> dict[str, Any]:
-        """Safe from any thread except the state thread: the queue part is read there."""
+    def status(self, *, include_uplink: bool = True) -> dict[str, Any]:
+        """Safe from any thread except the state thread: the queue part is read there.
+
+        The uplink's own status message adds its connection state itself
+        (``include_uplink=False``)."""
         assert self.devices is not None and self.booth is not None and self.loop is not None
         booth = self.booth
         try:
@@ -222,7 +225,7 @@ class Daemon:
                              "evicted_total": self.outbox.evicted_total}
         if self.lists is not None:
             out["lists"] = self.lists.versions()
-        if self.uplink is not None:
+        if include_uplink and self.uplink is not None:
             out["uplink"] = self.uplink.state()
         return out
 

@@ -99,7 +99,6 @@ class StatusPublisher:
             except Exception as e:  # status must go out even if one part of it fails
                 log.exception("status_fn_failed", error=repr(e))
                 base = {"error": "status unavailable"}
-        base.pop("uplink", None)
         outbox = {**base.get("outbox", {}), **outbox_figures(conn)}
         return {"version": __version__, **base, "online": True, "state": "online",
                 "site": topics.site, "booth": topics.booth, "ts": utc_now_iso(),
