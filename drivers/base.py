@@ -189,13 +189,6 @@ class PrinterStatus(Observation):
 
 
 @dataclass(frozen=True)
-class ButtonPress(Observation):
-    """A booth button (manual ticket, assist, escalation) read from a controller input."""
-
-    button: str
-
-
-@dataclass(frozen=True)
 class CommandDone(Observation):
     """Result of one ``execute()`` call, echoed back so the core can close the loop."""
 

@@ -35,7 +35,7 @@ class DeviceDirectory:
             self.runners[name] = DeviceRunner(
                 name, _factory(name, dev_cfg, kwargs), on_observation=on_observation,
                 on_state=on_state, backoff=backoff)
-            self.kinds[name] = _kind_of(dev_cfg.type)
+            self.kinds[name] = driver_class(dev_cfg.type).kind
 
     def start(self) -> None:
         for runner in self.runners.values():
@@ -65,19 +65,6 @@ class DeviceDirectory:
     def snapshot(self) -> dict[str, dict[str, str]]:
         return {n: {"kind": str(self.kinds[n]), "state": str(r.state), "reason": r.reason}
                 for n, r in self.runners.items()}
-
-
-_KINDS = {
-    "sam_idcard": DeviceKind.CARD_READER,
-    "pcsc_badge": DeviceKind.CARD_READER,
-    "modbus_gate": DeviceKind.GATE,
-    "escpos_printer": DeviceKind.PRINTER,
-    "camera_qr": DeviceKind.QR_SCANNER,
-}
-
-
-def _kind_of(type_name: str) -> DeviceKind:
-    return _KINDS[type_name]
 
 
 def _factory(name: str, dev_cfg: object, kwargs: dict[str, object]) -> Callable[[], Device]:
