@@ -168,7 +168,7 @@ def _gender(read: IdCardRead, card_type: CardType) -> Gender:
         return Gender.MALE
     if code == "2":
         return Gender.FEMALE
-    if card_type in _GB11643_TYPES and validate_id_number(read.id_number):
+    if card_type in _GB11643_TYPES:  # validated by _unreadable: digit 17 is the gender
         return Gender.MALE if int(read.id_number[16]) % 2 else Gender.FEMALE
     return Gender.UNKNOWN
 
@@ -180,9 +180,10 @@ def _unreadable(read: IdCardRead, card_type: CardType, visit_date: date) -> str 
             return "bad_id_number"
         if gb11643_check_char(read.id_number[:17]) != read.id_number[17]:
             return "bad_check_digit"
-        if birth_in_number(read.id_number) is None:
+        born = birth_in_number(read.id_number)
+        if born is None:
             return "bad_id_number"
-        if read.birth is not None and birth_in_number(read.id_number) != read.birth:
+        if read.birth is not None and born != read.birth:
             return "birth_mismatch"
     elif not read.id_number.strip():
         return "bad_id_number"

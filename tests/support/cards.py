@@ -56,7 +56,7 @@ TEST_CARDS: dict[str, SimCard] = {
     "foreigner_2023": FOREIGNER_2023, "foreigner_2017_latin": FOREIGNER_2017_LATIN,
 }
 
-#: a number with a wrong check character (the valid one ends in 6)
+#: a number with a wrong check character (the valid one, ADULT's, ends in X)
 BAD_CHECK_NUMBER = "990105198001010017"
 
 #: names used only by the masking tables in tests/test_identity.py
