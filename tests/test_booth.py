@@ -22,19 +22,10 @@ from gated.app import Daemon
 from gated.config import load_config
 from gated.simulate import SimBooth
 from tests.support.cards import ADULT, BAD_CHECK_NUMBER, ELDER_LONG_TERM
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 ALWAYS_OPEN = {d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-
-
-def wait(pred: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Booth:
@@ -59,7 +50,7 @@ class Booth:
 
     def wait_event(self, etype: str, pred: Callable[[dict[str, Any]], bool] = lambda e: True,
                    timeout: float = 8.0) -> dict[str, Any]:
-        hit: dict[str, Any] = wait(lambda: next((e for e in self.events(etype) if pred(e)),
+        hit: dict[str, Any] = wait_for(lambda: next((e for e in self.events(etype) if pred(e)),
                                                 None), timeout, etype)
         return hit
 
@@ -85,7 +76,7 @@ def booth(tmp_path: Path) -> Iterator[Booth]:
         d = Daemon(cfg, config_path=sim.config_path)
         d.start()
         try:
-            wait(lambda: _ready(d), 15, "all devices ready")
+            wait_for(lambda: _ready(d), 15, "all devices ready")
             yield Booth(sim, d)
         finally:
             d.stop()
@@ -98,7 +89,7 @@ def test_resident_card_opens_the_hall_and_prints_a_ticket(booth: Booth) -> None:
     ticket = booth.sim.printer.tickets[0]
     assert issued["data"]["number"] in ticket.text
     assert "办不成事找局长" in ticket.text
-    wait(lambda: booth.sim.hall.presses(Button.OPEN) >= 1, what="hall gate pulse")
+    wait_for(lambda: booth.sim.hall.presses(Button.OPEN) >= 1, what="hall gate pulse")
     assert booth.sim.office.presses(Button.OPEN) == 0
     cred = booth.wait_event("credential")["data"]
     assert cred["age_band"] and cred["pseudonym"] and "*" in cred["masked_number"]
@@ -115,11 +106,11 @@ def test_elderly_visitor_gets_priority_escort_and_lamp(booth: Booth) -> None:
     assert issued["priority"] and issued["priority_reason"] == "elderly"
     request = booth.wait_event("assist.request")["data"]
     lamp = booth.d.cfg.devices["hall_gate"].coils.lamp  # type: ignore[union-attr]
-    wait(lambda: booth.sim.hall.relays[lamp], what="assist lamp on")
+    wait_for(lambda: booth.sim.hall.relays[lamp], what="assist lamp on")
     assert booth.sim.printer.wait_tickets(1, 10)
     assert "敬老优先" in booth.sim.printer.tickets[0].text  # the configured priority_mark
     assert booth.cmd("assist_ack", case_id=request["case_id"], by="guard-1")["ok"]
-    wait(lambda: not booth.sim.hall.relays[lamp], what="assist lamp off")
+    wait_for(lambda: not booth.sim.hall.relays[lamp], what="assist lamp off")
     assert booth.cmd("assist_ack", case_id=request["case_id"])["reason"] == "already_acked"
 
 
@@ -142,7 +133,7 @@ def test_invalid_card_is_sent_to_the_guard(booth: Booth) -> None:
 
 def test_paper_out_ticket_is_reprinted_when_paper_is_back(booth: Booth) -> None:
     booth.sim.printer.set(paper_out=True)
-    wait(lambda: booth.d.devices.state("printer") is DeviceState.DEGRADED,  # type: ignore[union-attr]
+    wait_for(lambda: booth.d.devices.state("printer") is DeviceState.DEGRADED,  # type: ignore[union-attr]
          what="printer degraded")
     reply = booth.cmd("manual_ticket")
     assert reply["ok"], reply
@@ -159,11 +150,11 @@ def test_paper_out_ticket_is_reprinted_when_paper_is_back(booth: Booth) -> None:
 
 def test_no_printer_gate_still_opens_and_ticket_goes_to_the_guard(booth: Booth) -> None:
     booth.sim.printer.unplug()
-    wait(lambda: booth.d.devices.state("printer") is DeviceState.OFFLINE,  # type: ignore[union-attr]
+    wait_for(lambda: booth.d.devices.state("printer") is DeviceState.OFFLINE,  # type: ignore[union-attr]
          what="printer offline")
     booth.tap(ADULT)
     number = booth.wait_event("ticket.issued")["data"]["number"]
-    wait(lambda: booth.sim.hall.presses(Button.OPEN) >= 1, what="gate pulse")
+    wait_for(lambda: booth.sim.hall.presses(Button.OPEN) >= 1, what="gate pulse")
     booth.wait_event("ticket.reprint", lambda e: e["data"]["reason"] == "printer_not_ready")
     assert booth.cmd("reprint_handed", ticket=number)["ok"]
     assert booth.cmd("reprints")["reprints"] == []
@@ -198,7 +189,7 @@ def test_sync_lists_without_mqtt_says_so(booth: Booth) -> None:
 
 def test_free_passage_holds_the_gate_and_taps_only_print(booth: Booth) -> None:
     assert booth.cmd("set_zone_mode", zone="hall", mode="free_passage")["ok"]
-    wait(lambda: booth.sim.hall.position() > 0.9, what="hall held open")
+    wait_for(lambda: booth.sim.hall.position() > 0.9, what="hall held open")
     presses = booth.sim.hall.presses(Button.OPEN)
     booth.tap(ADULT)
     booth.wait_event("ticket.issued")
@@ -226,7 +217,7 @@ def test_escalation_to_the_director(booth: Booth) -> None:
 
 def test_tailgating_raises_an_alarm(booth: Booth) -> None:
     booth.tap(ADULT)
-    wait(lambda: booth.sim.hall.position() > 0.9, what="gate open")
+    wait_for(lambda: booth.sim.hall.position() > 0.9, what="gate open")
     for _ in range(2):
         booth.sim.hall.set_beam(True)
         time.sleep(0.4)
@@ -241,7 +232,7 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
             d = Daemon(load_config(sim.config_path), config_path=sim.config_path)
             d.start()
             try:
-                wait(lambda d=d: _ready(d), 15, "ready")  # type: ignore[misc]
+                wait_for(lambda d=d: _ready(d), 15, "ready")  # type: ignore[misc]
                 reply = d.commands.dispatch("manual_ticket", b'{"args": {}}', source="local")
                 assert reply["ok"], reply
                 assert d.store is not None

@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from drivers.sim.barrier_arm import Button
 from gated.simulate import SimBooth
 from tests.support.cards import ADULT
 from tests.support.daemon import DaemonProcess
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -25,16 +25,6 @@ pytestmark = pytest.mark.timeout(90)
 def gated(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "gated.cli", *args], capture_output=True,
                           text=True, timeout=30)
-
-
-def wait(pred, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 @pytest.fixture
@@ -55,13 +45,13 @@ def test_run_serve_reload_stop_restart(sim: SimBooth, tmp_path: Path) -> None:
     cfg = str(sim.config_path)
     with DaemonProcess(sim.config_path, tmp_path) as d:
         d.wait_for("READY=1")
-        wait(lambda: devices_ready(sim.config_path), 20)
+        wait_for(lambda: devices_ready(sim.config_path), 20)
         out = gated("ctl", "-c", cfg, "manual_ticket", "service=social")
         assert out.returncode == 0, out.stderr
         assert sim.printer.wait_tickets(1, 10)
         assert "B001" in sim.printer.tickets[0].text
         sim.reader.present(ADULT)
-        wait(lambda: sim.hall.presses(Button.OPEN) >= 1)
+        wait_for(lambda: sim.hall.presses(Button.OPEN) >= 1)
         sim.reader.remove()
         called = json.loads(gated("ctl", "-c", cfg, "call_next", "counter=1").stdout)
         assert called["ticket"]["number"] in ("A001", "B001")
@@ -72,7 +62,7 @@ def test_run_serve_reload_stop_restart(sim: SimBooth, tmp_path: Path) -> None:
         sim.config_path.write_text(good + "\n[outbox]\nmax_rowz = 5\n", encoding="utf-8")
         assert d.proc is not None
         d.proc.send_signal(signal.SIGHUP)
-        wait(lambda: "config_reload_failed" in d.log_path.read_text(errors="replace"))
+        wait_for(lambda: "config_reload_failed" in d.log_path.read_text(errors="replace"))
         sim.config_path.write_text(good, encoding="utf-8")
         assert gated("status", "-c", cfg).returncode == 0
         assert d.terminate() == 0
@@ -81,7 +71,7 @@ def test_run_serve_reload_stop_restart(sim: SimBooth, tmp_path: Path) -> None:
     assert stats["depth"] > 5
     with DaemonProcess(sim.config_path, tmp_path) as d:
         d.wait_for("READY=1")
-        wait(lambda: devices_ready(sim.config_path), 20)
+        wait_for(lambda: devices_ready(sim.config_path), 20)
         again = json.loads(gated("ctl", "-c", cfg, "manual_ticket", "service=social").stdout)
         assert again["ok"]
         assert d.terminate() == 0
@@ -109,7 +99,7 @@ def test_startup_errors_are_clear(sim: SimBooth, tmp_path: Path) -> None:
 def test_unplugged_device_keeps_the_daemon_serving(sim: SimBooth, tmp_path: Path) -> None:
     with DaemonProcess(sim.config_path, tmp_path) as d:
         d.wait_for("READY=1")
-        wait(lambda: devices_ready(sim.config_path), 20)
+        wait_for(lambda: devices_ready(sim.config_path), 20)
         sim.office.unplug()
         sim.printer.unplug()
 
@@ -117,9 +107,9 @@ def test_unplugged_device_keeps_the_daemon_serving(sim: SimBooth, tmp_path: Path
             status = json.loads(gated("status", "-c", str(sim.config_path)).stdout)["status"]
             return (status["devices"]["printer"]["state"] == "offline"
                     and status["devices"]["office_gate"]["state"] == "offline")
-        wait(offline, 15)
+        wait_for(offline, 15)
         sim.reader.present(ADULT)
-        wait(lambda: sim.hall.presses(Button.OPEN) >= 1)
+        wait_for(lambda: sim.hall.presses(Button.OPEN) >= 1)
         reprints = json.loads(gated("ctl", "-c", str(sim.config_path), "reprints").stdout)
         assert len(reprints["reprints"]) == 1
         assert d.terminate() == 0

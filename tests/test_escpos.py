@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,11 @@ from gated.config import GatedConfig
 from gated.config_devices import EscposPrinterConfig
 from gated.supervisor import Backoff, DeviceRunner, wait_for_state
 from gated.ticket import TicketInfo, test_ticket_document, ticket_document
+from tests.support import polling
 
 pytestmark = pytest.mark.timeout(30)
 LIMIT_S = 3.0
+poll_until = partial(polling.pump_until, limit=LIMIT_S)
 OK = PrinterStatus(online=True)
 
 
@@ -85,16 +88,6 @@ def make_printer(sim: PrinterSim) -> Iterator[Callable[..., EscposPrinter]]:
 @pytest.fixture
 def printer(make_printer: Callable[..., EscposPrinter]) -> EscposPrinter:
     return make_printer()
-
-
-def poll_until(p: EscposPrinter, pred: Callable[[Observation], bool]) -> list[Observation]:
-    out: list[Observation] = []
-    end = time.monotonic() + LIMIT_S
-    while time.monotonic() < end:
-        out += p.poll(0.05)
-        if any(pred(o) for o in out):
-            return out
-    raise AssertionError(f"nothing matched within {LIMIT_S} s: {out}")
 
 
 def print_doc(p: EscposPrinter, doc: dict[str, Any], cid: str = "c1") -> list[Observation]:

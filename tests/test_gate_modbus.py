@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import pytest
 
@@ -30,8 +31,11 @@ from drivers.sim.barrier_arm import Button
 from drivers.sim.relay_board import BoardFault, RelayBoardSim
 from gated.config_devices import GateCoils, GateInputMap, ModbusGateConfig
 from gated.supervisor import Backoff, DeviceRunner, wait_for_state
+from tests.support import polling
 
 LIMIT_S = 3.0  # give up waiting after this; the events below happen within ~0.5 s
+pump = partial(polling.pump, step=0.02)
+pump_until = partial(polling.pump_until, limit=LIMIT_S, step=0.02)
 
 
 def config(port: str, **overrides: object) -> ModbusGateConfig:
@@ -66,26 +70,6 @@ def make_gate(sim: RelayBoardSim) -> Iterator[Callable[..., ModbusGate]]:
 @pytest.fixture
 def gate(make_gate: Callable[..., ModbusGate]) -> ModbusGate:
     return make_gate()
-
-
-def pump(gate: ModbusGate, seconds: float) -> list[Observation]:
-    out: list[Observation] = []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        out += gate.poll(0.02)
-    return out
-
-
-def pump_until(gate: ModbusGate, pred: Callable[[Observation], bool],
-               limit: float = LIMIT_S) -> list[Observation]:
-    out: list[Observation] = []
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        new = list(gate.poll(0.02))
-        out += new
-        if any(pred(o) for o in new):
-            return out
-    raise AssertionError(f"condition not seen within {limit} s; saw {out}")
 
 
 def alarm(kind: str) -> Callable[[Observation], bool]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,12 @@ from drivers.sim.sam_cards import RawCard
 from drivers.sim.sam_reader import SamFault, SamReaderSim
 from gated.config_devices import SamReaderConfig
 from gated.supervisor import Backoff, DeviceRunner, wait_for_state
+from tests.support import polling
 from tests.support.cards import ADULT, HMT, TEST_CARDS
 
 pytestmark = pytest.mark.timeout(30)
 LIMIT_S = 3.0
+pump_until = partial(polling.pump_until, limit=LIMIT_S)
 
 
 def config(port: str, **overrides: object) -> SamReaderConfig:
@@ -74,18 +77,6 @@ def pump(reader: SamCardReader, polls: int) -> list[Observation]:
     for _ in range(polls):
         out += reader.poll(0.05)
     return out
-
-
-def pump_until(reader: SamCardReader, pred: Callable[[Observation], bool],
-               limit: float = LIMIT_S) -> list[Observation]:
-    out: list[Observation] = []
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        new = list(reader.poll(0.05))
-        out += new
-        if any(pred(o) for o in new):
-            return out
-    raise AssertionError(f"condition not seen within {limit} s; saw {out}")
 
 
 def is_read(o: Observation) -> bool:

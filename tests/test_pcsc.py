@@ -12,6 +12,7 @@ import io
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import pytest
 
@@ -28,7 +29,9 @@ from gated.config import LogFormat, LogLevel
 from gated.config_devices import PcscReaderConfig
 from gated.logs import configure_logging, shutdown_logging
 from gated.supervisor import Backoff, DeviceRunner, wait_for_state
+from tests.support import polling
 from tests.support.pcscd import READER_0, Pcscd, binaries_missing, pcscd_service
+from tests.support.polling import wait_for
 from tests.support.vpcd_card import (
     ATR_CLASSIC_1K,
     ATR_CLASSIC_4K,
@@ -42,6 +45,8 @@ from tests.support.vpcd_card import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 LIMIT_S = 5.0
+pump = polling.pump
+pump_until = partial(polling.pump_until, limit=LIMIT_S)
 UID_A = bytes.fromhex("04A1B2C3D4E5F6")
 UID_B = bytes.fromhex("DEADBEEF")
 
@@ -98,25 +103,6 @@ def make_reader(pcscd: Pcscd) -> Iterator[Callable[..., PcscBadgeReader]]:
 def config(reader: str = READER_0) -> PcscReaderConfig:
     return PcscReaderConfig.model_validate(
         {"type": "pcsc_badge", "reader": reader, "poll_interval_ms": 50})
-
-
-def pump_until(drv: PcscBadgeReader, pred: Callable[[Observation], bool],
-               limit: float = LIMIT_S) -> list[Observation]:
-    out: list[Observation] = []
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        out += drv.poll(0.05)
-        if any(pred(o) for o in out):
-            return out
-    raise AssertionError(f"nothing matched within {limit} s; saw {out}")
-
-
-def pump(drv: PcscBadgeReader, seconds: float) -> list[Observation]:
-    out: list[Observation] = []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        out += drv.poll(0.05)
-    return out
 
 
 def pump_until_empty(drv: PcscBadgeReader) -> list[Observation]:
@@ -308,16 +294,16 @@ def test_pcscd_restart_under_the_supervisor(owned_pcscd: Pcscd,
         assert wait_for_state(runner, DeviceState.READY, LIMIT_S)
         card = make_card(uid=UID_A)
         card.insert()
-        wait_until(lambda: len(badges(seen)) == 1)
+        wait_for(lambda: len(badges(seen)) == 1, LIMIT_S)
         owned_pcscd.stop()
         assert wait_for_state(runner, DeviceState.OFFLINE, LIMIT_S)
         assert runner.reason.startswith("pcsc_")
-        wait_until(lambda: not card.inserted)  # vpcd went away with pcscd: card off
+        wait_for(lambda: not card.inserted, LIMIT_S)  # vpcd went away with pcscd: card off
         owned_pcscd.start()
         assert wait_for_state(runner, DeviceState.READY, 10.0)
         card.remove()
         card.insert()
-        wait_until(lambda: len(badges(seen)) == 2)
+        wait_for(lambda: len(badges(seen)) == 2, LIMIT_S)
     finally:
         runner.stop()
     offline = states.index(DeviceState.OFFLINE)
@@ -345,13 +331,6 @@ def test_reader_absent_then_back(owned_pcscd: Pcscd,
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def wait_until(pred: Callable[[], bool], limit: float = LIMIT_S) -> None:
-    end = time.monotonic() + limit
-    while not pred():
-        assert time.monotonic() < end, "condition not met in time"
-        time.sleep(0.02)
 
 
 def wait_pcscd_sees(pcscd: Pcscd, *, present: bool) -> None:

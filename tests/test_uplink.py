@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from gated.events import EventType
 from gated.uplink import Uplink
 from gated.uplink_drain import TokenBucket
 from tests.support.mosquitto import Broker, env_has_mosquitto
+from tests.support.polling import holds_within
 from tests.support.uplink_harness import (
     BOOTH,
     BOOTH_PW,
@@ -59,15 +59,6 @@ def _depth(booth: Booth) -> int:
     return int(booth.query("SELECT count(*) FROM events")[0][0])
 
 
-def _wait(pred: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
-
-
 # ---------------------------------------------------------------------------- pure parts
 
 
@@ -97,7 +88,7 @@ def test_backlog_and_live_events_arrive_once_in_order_and_rows_go_on_puback(
         assert centre.wait_for(lambda: expected <= {m.body["id"] for m in centre.events()}, 30)
         unique, dups = check_order(centre.events())
         assert unique == 901 and dups == 0  # and the uplink.connected event
-        assert _wait(lambda: _depth(booth) == 0, 10)
+        assert holds_within(lambda: _depth(booth) == 0, 10)
         st = up.state()
         assert st["connected"] and st["acked"] == 901 and st["nacked"] == 0
         ev = centre.events()[0]
@@ -114,7 +105,7 @@ def test_replay_starts_on_connack_without_a_new_event(
     up.start()
     try:
         ids = {eid for _, eid in booth.emit(200)}
-        assert _wait(lambda: up.state()["last_error"] is not None, 10)
+        assert holds_within(lambda: up.state()["last_error"] is not None, 10)
         assert not up.state()["connected"]
         assert _depth(booth) == 200  # nothing is lost while the broker is unreachable
     finally:
@@ -124,7 +115,7 @@ def test_replay_starts_on_connack_without_a_new_event(
     up.start()
     try:
         assert centre.wait_for(lambda: ids <= {m.body["id"] for m in centre.events()}, 20)
-        assert _wait(lambda: _depth(booth) == 0, 10)
+        assert holds_within(lambda: _depth(booth) == 0, 10)
     finally:
         up.stop()
 
@@ -152,7 +143,7 @@ def test_refused_messages_go_to_dead_letter_and_never_block_the_head(
         assert all(a["priority"] == "alarm" for a in alarms)
         got = {m.body["id"] for m in centre.events()}
         assert big[0][1] not in got and denied[0][1] not in got
-        assert _wait(lambda: _depth(booth) == 0, 10)
+        assert holds_within(lambda: _depth(booth) == 0, 10)
         st = up.state()
         assert st["nacked"] == 4 and st["dead_lettered"] == 2 and st["connects"] == 1
     finally:
@@ -194,11 +185,11 @@ def test_wrong_credentials_are_a_clear_refusal_with_an_event(
     up = _uplink(broker, booth, tmp_path, password="wrong", protocol=protocol)
     up.start()
     try:
-        assert _wait(lambda: up.state()["refused"] is not None, 10)
+        assert holds_within(lambda: up.state()["refused"] is not None, 10)
         st = up.state()
         assert st["refused"] == "not_authorised" and not st["connected"]
         assert "not_authorised" in st["last_error"]
-        assert _wait(lambda: booth.query("SELECT count(*) FROM events WHERE type = ?",
+        assert holds_within(lambda: booth.query("SELECT count(*) FROM events WHERE type = ?",
                                          "uplink.refused")[0][0] >= 1, 5)
         body = json.loads(booth.query("SELECT body FROM events WHERE type = ?",
                                       "uplink.refused")[0][0])
@@ -236,9 +227,9 @@ def test_tls_mismatch_is_reported_not_retried_silently(
             update={"port": broker.port})})
     up.start()
     try:
-        assert _wait(lambda: up.state()["refused"] is not None, 10)
+        assert holds_within(lambda: up.state()["refused"] is not None, 10)
         assert up.state()["refused"] == "tls_failure" and not up.state()["connected"]
-        assert _wait(lambda: booth.query("SELECT count(*) FROM events WHERE type = ?",
+        assert holds_within(lambda: booth.query("SELECT count(*) FROM events WHERE type = ?",
                                          "uplink.refused")[0][0] >= 1, 5)
         assert _depth(booth) >= 1
     finally:
@@ -290,10 +281,10 @@ def test_reload_reconnects_and_keeps_the_outbox(
     up.start()
     try:
         ids = {eid for _, eid in booth.emit(100)}
-        assert _wait(lambda: up.state()["refused"] is not None, 10)
+        assert holds_within(lambda: up.state()["refused"] is not None, 10)
         up.reload(booth_config(broker, tmp_path / "state", protocol="3.1.1"))
         assert centre.wait_for(lambda: ids <= {m.body["id"] for m in centre.events()}, 20)
-        assert _wait(lambda: _depth(booth) == 0, 10)
+        assert holds_within(lambda: _depth(booth) == 0, 10)
         assert up.state()["protocol"] == "3.1.1"
     finally:
         up.stop()

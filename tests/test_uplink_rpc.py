@@ -18,6 +18,7 @@ from gated.commands import CommandRegistry, sign_command
 from gated.lists import Lists, delta_checksum, entries_checksum
 from gated.uplink import Uplink
 from tests.support.mosquitto import Broker, env_has_mosquitto
+from tests.support.polling import holds_within
 from tests.support.uplink_harness import BOOTH, BOOTH_PW, SITE, Booth, Centre, booth_config
 
 pytestmark = [pytest.mark.integration,
@@ -47,7 +48,7 @@ class Rig:
                              self.registry, None, self.lists)
         self.centre = Centre(self.broker, client_id=f"centre-rpc-{uuid.uuid4().hex[:8]}").start()
         self.uplink.start()
-        assert _wait(lambda: self.uplink.state()["connected"], 10)
+        assert holds_within(lambda: self.uplink.state()["connected"], 10)
         time.sleep(0.2)  # subscriptions granted
 
     def close(self) -> None:
@@ -72,15 +73,6 @@ class Rig:
                                                 for m in self.centre.messages[n:]), timeout)
         msg = next(m for m in self.centre.messages[n:] if m.topic == want)
         return msg.body
-
-
-def _wait(pred: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
@@ -199,5 +191,5 @@ def test_sync_lists_asks_the_centre_for_snapshots(rig: Rig) -> None:
     assert body == {"list": "alerts", "have_version": 0, "reason": "requested",
                     "want": "snapshot"}
     rig.broker.stop()
-    assert _wait(lambda: not rig.uplink.state()["connected"], 10)
+    assert holds_within(lambda: not rig.uplink.state()["connected"], 10)
     assert rig.uplink.request_sync(["alerts"]) is False
