@@ -24,22 +24,14 @@ from typing import Any
 
 import structlog
 
-from drivers.base import DependencyMissing, DeviceUnavailable, Observation, QrRead, QrScanner
+from drivers.base import DeviceUnavailable, Observation, QrRead, QrScanner
+from drivers.registry import load_optional
 from gated.config_devices import QrCameraConfig
 
 log = structlog.get_logger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 _VIDEO_NODE = re.compile(r"^/dev/video(\d+)$")
-
-
-def _load_cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as e:
-        raise DependencyMissing(
-            f"OpenCV is not installed ({e}); pip install 'gated[camera]'") from e
-    return cv2
 
 
 class QrCamera(QrScanner):
@@ -61,7 +53,7 @@ class QrCamera(QrScanner):
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
-        cv2 = self._cv2 = _load_cv2()
+        cv2 = self._cv2 = load_optional("cv2", "camera")
         source = self.cfg.source
         if Path(source).suffix.lower() in IMAGE_SUFFIXES:
             self._still = cv2.imread(source, cv2.IMREAD_COLOR)

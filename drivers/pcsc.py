@@ -19,7 +19,6 @@ Logs carry the reader name, the badge type and a masked UID prefix only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any
 
 import structlog
@@ -27,7 +26,6 @@ import structlog
 from drivers.base import (
     BadgeRead,
     CardReader,
-    DependencyMissing,
     DeviceUnavailable,
     Observation,
     UnreadableCard,
@@ -40,6 +38,7 @@ from drivers.pcsc_atr import (
     status_word,
     uid_from_response,
 )
+from drivers.registry import load_optional
 from gated.config_devices import PcscReaderConfig
 
 log = structlog.get_logger(__name__)
@@ -69,15 +68,6 @@ _U32 = 0xFFFFFFFF
 VIRTUAL_READER_PREFIX = "Virtual PCD"
 
 
-def _load_scard() -> ModuleType:
-    try:
-        from smartcard import scard
-    except ImportError as e:
-        raise DependencyMissing(
-            f"pyscard is not installed ({e}); pip install 'gated[pcsc]'") from e
-    return scard
-
-
 class PcscBadgeReader(CardReader):
     """A PC/SC contactless badge reader. Used by one thread; see ``drivers.base.Device``."""
 
@@ -93,7 +83,7 @@ class PcscBadgeReader(CardReader):
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
-        scard = self._scard = _load_scard()
+        scard = self._scard = load_optional("smartcard.scard", "pcsc")
         self._gone = {int(getattr(scard, n)) & _U32 for n in _GONE_CODES if hasattr(scard, n)}
         self._card = {int(getattr(scard, n)) & _U32: why for n, why in _CARD_CODES.items()
                       if hasattr(scard, n)}

@@ -7,6 +7,7 @@ disable the one device that needs it (``DependencyMissing``) instead of the whol
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import Any
 
 from drivers.base import DependencyMissing, Device
@@ -34,6 +35,19 @@ def driver_class(type_name: str) -> type[Device]:
             f"(pip install 'gated[pcsc]' or 'gated[camera]')") from e
     cls: type[Device] = getattr(module, cls_name)
     return cls
+
+
+def load_optional(module: str, extra: str) -> ModuleType:
+    """Import an optional library when a device opens, not at import time.
+
+    A missing one raises ``DependencyMissing`` naming the extra to install: the supervisor
+    then keeps that one device DISABLED and the rest of the daemon runs.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise DependencyMissing(
+            f"{module} is not installed ({e}); pip install 'gated[{extra}]'") from e
 
 
 def build_driver(name: str, config: Any, **kwargs: Any) -> Device:

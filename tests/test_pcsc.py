@@ -272,7 +272,8 @@ def test_reader_substring_selects_the_second_slot(
 
 
 def test_pyscard_missing_disables_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "smartcard", None)
+    for module in ("smartcard", "smartcard.scard"):  # as if never installed
+        monkeypatch.setitem(sys.modules, module, None)
     drv = PcscBadgeReader("badge1", config())
     with pytest.raises(DependencyMissing):
         drv.open()
