@@ -33,6 +33,7 @@ from gated.config_devices import EscposPrinterConfig
 from gated.supervisor import Backoff, DeviceRunner, wait_for_state
 from gated.ticket import TicketInfo, test_ticket_document, ticket_document
 from tests.support import polling
+from tests.support.devices import device_factory
 
 pytestmark = pytest.mark.timeout(30)
 LIMIT_S = 3.0
@@ -72,17 +73,9 @@ def sim(tmp_path: Path) -> Iterator[PrinterSim]:
 
 @pytest.fixture
 def make_printer(sim: PrinterSim) -> Iterator[Callable[..., EscposPrinter]]:
-    made: list[EscposPrinter] = []
-
-    def make(**over: Any) -> EscposPrinter:
-        p = EscposPrinter("printer", printer_config(sim.port, **over))
-        made.append(p)
-        p.open()
-        return p
-
-    yield make
-    for p in made:
-        p.close()
+    with device_factory(lambda **over: EscposPrinter("printer", printer_config(sim.port, **over))
+                        ) as make:
+        yield make
 
 
 @pytest.fixture

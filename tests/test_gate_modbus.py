@@ -32,6 +32,7 @@ from drivers.sim.relay_board import BoardFault, RelayBoardSim
 from gated.config_devices import GateCoils, GateInputMap, ModbusGateConfig
 from gated.supervisor import Backoff, DeviceRunner, wait_for_state
 from tests.support import polling
+from tests.support.devices import device_factory
 
 LIMIT_S = 3.0  # give up waiting after this; the events below happen within ~0.5 s
 pump = partial(polling.pump, step=0.02)
@@ -54,17 +55,11 @@ def sim() -> Iterator[RelayBoardSim]:
 
 @pytest.fixture
 def make_gate(sim: RelayBoardSim) -> Iterator[Callable[..., ModbusGate]]:
-    made: list[ModbusGate] = []
+    def build(*, fail_open: bool = True, **overrides: object) -> ModbusGate:
+        return ModbusGate("gate1", config(sim.port, **overrides), fail_open=fail_open)
 
-    def make(*, fail_open: bool = True, **overrides: object) -> ModbusGate:
-        gate = ModbusGate("gate1", config(sim.port, **overrides), fail_open=fail_open)
-        gate.open()
-        made.append(gate)
-        return gate
-
-    yield make
-    for gate in made:
-        gate.close()
+    with device_factory(build) as make:
+        yield make
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from gated.config_devices import SamReaderConfig
 from gated.supervisor import Backoff, DeviceRunner, wait_for_state
 from tests.support import polling
 from tests.support.cards import ADULT, HMT, TEST_CARDS
+from tests.support.devices import device_factory
 
 pytestmark = pytest.mark.timeout(30)
 LIMIT_S = 3.0
@@ -54,17 +55,9 @@ def sim(tmp_path: Path) -> Iterator[SamReaderSim]:
 
 @pytest.fixture
 def make_reader(sim: SamReaderSim) -> Iterator[Callable[..., SamCardReader]]:
-    made: list[SamCardReader] = []
-
-    def make(**overrides: object) -> SamCardReader:
-        reader = SamCardReader("id_reader", config(sim.port, **overrides))
-        made.append(reader)
-        reader.open()
-        return reader
-
-    yield make
-    for reader in made:
-        reader.close()
+    with device_factory(lambda **over: SamCardReader("id_reader", config(sim.port, **over))
+                        ) as make:
+        yield make
 
 
 @pytest.fixture

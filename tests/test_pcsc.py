@@ -30,6 +30,7 @@ from gated.config_devices import PcscReaderConfig
 from gated.logs import configure_logging, shutdown_logging
 from gated.supervisor import Backoff, DeviceRunner, wait_for_state
 from tests.support import polling
+from tests.support.devices import device_factory
 from tests.support.pcscd import READER_0, Pcscd, binaries_missing, pcscd_service
 from tests.support.polling import wait_for
 from tests.support.vpcd_card import (
@@ -86,18 +87,9 @@ def make_card(pcscd: Pcscd) -> Iterator[Callable[..., VirtualCard]]:
 
 @pytest.fixture
 def make_reader(pcscd: Pcscd) -> Iterator[Callable[..., PcscBadgeReader]]:
-    made: list[PcscBadgeReader] = []
-
-    def make(reader: str = READER_0, *, open_it: bool = True) -> PcscBadgeReader:
-        drv = PcscBadgeReader("badge1", config(reader))
-        made.append(drv)
-        if open_it:
-            drv.open()
-        return drv
-
-    yield make
-    for drv in made:
-        drv.close()
+    with device_factory(lambda reader=READER_0: PcscBadgeReader("badge1", config(reader))
+                        ) as make:
+        yield make
 
 
 def config(reader: str = READER_0) -> PcscReaderConfig:

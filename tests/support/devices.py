@@ -1,0 +1,35 @@
+"""Driver fixtures: build drivers with per-test config overrides, close every one at teardown."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from drivers.base import Device
+
+D = TypeVar("D", bound=Device)
+
+
+@contextmanager
+def device_factory(build: Callable[..., D], *, open_it: bool = True
+                   ) -> Iterator[Callable[..., D]]:
+    """Yield ``make(**overrides)``: ``build(**overrides)``, opened unless ``open_it=False``.
+
+    A driver is registered before it is opened, so one whose ``open()`` failed half-way is
+    closed too (drivers must accept that, as the supervisor does it as well).
+    """
+    made: list[D] = []
+
+    def make(*args: object, open_it: bool = open_it, **overrides: object) -> D:
+        dev = build(*args, **overrides)
+        made.append(dev)
+        if open_it:
+            dev.open()
+        return dev
+
+    try:
+        yield make
+    finally:
+        for dev in made:
+            dev.close()
