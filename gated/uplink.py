@@ -70,6 +70,13 @@ class Uplink:
         log.info("uplink_started", host=self.cfg.mqtt.host, port=self.cfg.mqtt.port,
                  client_id=self.cfg.client_id, protocol=self.cfg.mqtt.protocol)
 
+    def __enter__(self) -> Uplink:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         """Publish offline (retained), disconnect cleanly (no will), stop every thread."""
         with self._lock:

@@ -80,9 +80,7 @@ def test_token_bucket_paces_after_the_burst() -> None:
 def test_backlog_and_live_events_arrive_once_in_order_and_rows_go_on_puback(
         broker: Broker, booth: Booth, centre: Centre, tmp_path: Path) -> None:
     backlog = booth.emit(600)
-    up = _uplink(broker, booth, tmp_path, max_inflight=16)
-    up.start()
-    try:
+    with _uplink(broker, booth, tmp_path, max_inflight=16) as up:
         live = booth.emit(300)
         expected = {eid for _, eid in backlog + live}
         assert centre.wait_for(lambda: expected <= {m.body["id"] for m in centre.events()}, 30)
@@ -94,30 +92,20 @@ def test_backlog_and_live_events_arrive_once_in_order_and_rows_go_on_puback(
         ev = centre.events()[0]
         assert ev.topic == f"gated/v1/{SITE}/{BOOTH}/events/ticket.issued"
         assert ev.body["site"] == SITE and ev.body["booth"] == BOOTH and "clock_ok" in ev.body
-    finally:
-        up.stop()
 
 
 @pytest.mark.timeout(60)
 def test_replay_starts_on_connack_without_a_new_event(
         broker: Broker, booth: Booth, centre: Centre, tmp_path: Path) -> None:
-    up = _uplink(broker, booth, tmp_path, port=1)  # nothing listens on port 1
-    up.start()
-    try:
+    with _uplink(broker, booth, tmp_path, port=1) as up:  # nothing listens on port 1
         ids = {eid for _, eid in booth.emit(200)}
         assert holds_within(lambda: up.state()["last_error"] is not None, 10)
         assert not up.state()["connected"]
         assert _depth(booth) == 200  # nothing is lost while the broker is unreachable
-    finally:
-        up.stop()
     # The same outbox, a reachable broker, and no new event: the backlog must still go.
-    up = _uplink(broker, booth, tmp_path)
-    up.start()
-    try:
+    with _uplink(broker, booth, tmp_path) as up:
         assert centre.wait_for(lambda: ids <= {m.body["id"] for m in centre.events()}, 20)
         assert holds_within(lambda: _depth(booth) == 0, 10)
-    finally:
-        up.stop()
 
 
 @pytest.mark.timeout(60)
@@ -127,9 +115,7 @@ def test_refused_messages_go_to_dead_letter_and_never_block_the_head(
     denied = booth.emit(1, EventType.GATE_INPUTS)  # the fixture's ACL refuses this topic
     big = booth.emit(1, EventType.PRINTER_STATUS, lambda i: {"blob": "x" * 100_000})
     after = booth.emit(20)
-    up = _uplink(broker, booth, tmp_path, max_attempts=3, max_message_bytes=32 * 1024)
-    up.start()
-    try:
+    with _uplink(broker, booth, tmp_path, max_attempts=3, max_message_bytes=32 * 1024) as up:
         small = {eid for _, eid in before + after}
         assert centre.wait_for(lambda: small <= {m.body["id"] for m in centre.events()}, 20)
         dead_alarm = f"gated/v1/{SITE}/{BOOTH}/events/outbox.dead_letter"
@@ -146,18 +132,14 @@ def test_refused_messages_go_to_dead_letter_and_never_block_the_head(
         assert holds_within(lambda: _depth(booth) == 0, 10)
         st = up.state()
         assert st["nacked"] == 4 and st["dead_lettered"] == 2 and st["connects"] == 1
-    finally:
-        up.stop()
 
 
 @pytest.mark.timeout(60)
 def test_token_bucket_paces_the_replay_but_not_live_events(
         broker: Broker, booth: Booth, centre: Centre, tmp_path: Path) -> None:
     backlog = booth.emit(300)
-    up = _uplink(broker, booth, tmp_path, replay_rate=100.0, replay_burst=10,
-                 max_inflight=8, replay_share=0.5)
-    up.start()
-    try:
+    with _uplink(broker, booth, tmp_path, replay_rate=100.0, replay_burst=10,
+                 max_inflight=8, replay_share=0.5) as up:
         assert centre.wait_for(lambda: len(centre.events()) >= 20, 10)
         live = booth.emit(50)
         live_ids = {eid for _, eid in live}
@@ -171,8 +153,6 @@ def test_token_bucket_paces_the_replay_but_not_live_events(
         assert centre.wait_for(lambda: ids <= {m.body["id"] for m in centre.events()}, 20)
         unique, dups = check_order(centre.events())
         assert unique == 351 and dups == 0
-    finally:
-        up.stop()
 
 
 # ---------------------------------------------------------------------------- connection
@@ -182,9 +162,7 @@ def test_token_bucket_paces_the_replay_but_not_live_events(
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_wrong_credentials_are_a_clear_refusal_with_an_event(
         broker: Broker, booth: Booth, tmp_path: Path, protocol: str) -> None:
-    up = _uplink(broker, booth, tmp_path, password="wrong", protocol=protocol)
-    up.start()
-    try:
+    with _uplink(broker, booth, tmp_path, password="wrong", protocol=protocol) as up:
         assert holds_within(lambda: up.state()["refused"] is not None, 10)
         st = up.state()
         assert st["refused"] == "not_authorised" and not st["connected"]
@@ -195,21 +173,15 @@ def test_wrong_credentials_are_a_clear_refusal_with_an_event(
                                       "uplink.refused")[0][0])
         assert body["data"]["reason"] == "not_authorised" and body["priority"] == "alarm"
         assert "wrong" not in json.dumps(body)  # the password never appears
-    finally:
-        up.stop()
 
 
 @pytest.mark.timeout(60)
 def test_tls_with_client_certificate_connects(
         broker: Broker, booth: Booth, centre: Centre, tmp_path: Path) -> None:
     ids = {eid for _, eid in booth.emit(5)}
-    up = _uplink(broker, booth, tmp_path, tls=True)
-    up.start()
-    try:
+    with _uplink(broker, booth, tmp_path, tls=True) as up:
         assert centre.wait_for(lambda: ids <= {m.body["id"] for m in centre.events()}, 15)
         assert up.state()["connected"] and up.state()["refused"] is None
-    finally:
-        up.stop()
 
 
 @pytest.mark.timeout(60)
@@ -225,15 +197,12 @@ def test_tls_mismatch_is_reported_not_retried_silently(
         up = _uplink(broker, booth, tmp_path, tls=True)
         up.cfg = up.cfg.model_copy(update={"mqtt": up.cfg.mqtt.model_copy(
             update={"port": broker.port})})
-    up.start()
-    try:
+    with up:
         assert holds_within(lambda: up.state()["refused"] is not None, 10)
         assert up.state()["refused"] == "tls_failure" and not up.state()["connected"]
         assert holds_within(lambda: booth.query("SELECT count(*) FROM events WHERE type = ?",
                                          "uplink.refused")[0][0] >= 1, 5)
         assert _depth(booth) >= 1
-    finally:
-        up.stop()
 
 
 # ---------------------------------------------------------------------------- status, reload
@@ -248,10 +217,8 @@ def test_status_is_retained_and_offline_on_stop(
         return {"version": "test", "uptime_s": 1.0, "devices": {"gate": {"state": "ready"}},
                 "queue": {"waiting": 2}, "clock_synchronised": False}
     cfg = booth_config(broker, tmp_path / "state")
-    up = Uplink(cfg, booth.store, booth.loop, booth.outbox, None, status_fn, None)
-    up.start()
     topic = f"gated/v1/{SITE}/{BOOTH}/status"
-    try:
+    with Uplink(cfg, booth.store, booth.loop, booth.outbox, None, status_fn, None):
         assert centre.wait_for(lambda: any(m.topic == topic and m.body.get("online")
                                            for m in centre.messages), 10)
         st = next(m.body for m in centre.messages if m.topic == topic and m.body.get("online"))
@@ -260,8 +227,6 @@ def test_status_is_retained_and_offline_on_stop(
         for key in ("depth", "oldest_age_s", "evicted_total", "dead_letters", "last_seq"):
             assert key in st["outbox"]
         assert "inflight" in st["uplink"] and st["uplink"]["connected"]
-    finally:
-        up.stop()
     assert centre.wait_for(lambda: any(m.topic == topic and m.body.get("online") is False
                                        for m in centre.messages), 10)
     # A monitor that subscribes later still gets it: it is retained.
@@ -277,14 +242,10 @@ def test_status_is_retained_and_offline_on_stop(
 @pytest.mark.timeout(60)
 def test_reload_reconnects_and_keeps_the_outbox(
         broker: Broker, booth: Booth, centre: Centre, tmp_path: Path) -> None:
-    up = _uplink(broker, booth, tmp_path, password="wrong")
-    up.start()
-    try:
+    with _uplink(broker, booth, tmp_path, password="wrong") as up:
         ids = {eid for _, eid in booth.emit(100)}
         assert holds_within(lambda: up.state()["refused"] is not None, 10)
         up.reload(booth_config(broker, tmp_path / "state", protocol="3.1.1"))
         assert centre.wait_for(lambda: ids <= {m.body["id"] for m in centre.events()}, 20)
         assert holds_within(lambda: _depth(booth) == 0, 10)
         assert up.state()["protocol"] == "3.1.1"
-    finally:
-        up.stop()
