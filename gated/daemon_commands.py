@@ -221,17 +221,16 @@ def register_commands(d: Daemon) -> None:
             return {"ok": False, "reason": e.reason, "message": str(e)}
 
         def job(b: Batch) -> dict[str, Any]:
-            from gated.events import EventType
+            from gated.lists import report_refused
 
-            b.on_rollback(lists.reload)
             try:
-                lists.apply_snapshot(kind, version, entries, checksum)
+                lists.apply_in(b, lambda: lists.apply_snapshot(kind, version, entries, checksum),
+                               kind=str(kind), version=version, entries=len(entries),
+                               source="local")
             except ListError as e:
-                b.emit(EventType.LIST_SYNC, {"list": str(kind), "version": version,
-                                             "ok": False, "reason": e.reason, "source": "local"})
+                report_refused(b, kind=str(kind), version=version, reason=e.reason,
+                               source="local")
                 return {"ok": False, "reason": e.reason, "message": str(e)}
-            b.emit(EventType.LIST_SYNC, {"list": str(kind), "version": version, "ok": True,
-                                         "entries": len(entries), "source": "local"})
             return {"ok": True, "list": str(kind), "version": version, "entries": len(entries)}
         return on_state(job)
     reg("lists_import", lists_import, max_bytes=LIST_IMPORT_MAX_BYTES,

@@ -38,11 +38,17 @@ import json
 import sqlite3
 import time as _time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
+
+from gated.events import EventType
+
+if TYPE_CHECKING:
+    from gated.state import Batch
 
 MAX_ENTRIES = 200_000
 
@@ -211,6 +217,19 @@ class Lists:
                 ListKind.ALERTS: len(self._alerts)}
 
     # ------------------------------------------------------------------ changes
+    def apply_in(self, b: Batch, change: Callable[[], None], *, kind: str, version: Any,
+                 entries: int, source: str, op: str = "snapshot") -> None:
+        """Run ``change`` (``apply_snapshot``/``apply_delta``) in the state thread's batch and
+        report it as a ``list.sync`` event.
+
+        A ``ListError`` raises before anything is written; the caller reports it with
+        ``report_refused``. If the batch rolls back later, the in-memory index is rebuilt.
+        """
+        b.on_rollback(self.reload)
+        change()
+        b.emit(EventType.LIST_SYNC, {"list": kind, "version": version, "op": op, "ok": True,
+                                     "entries": entries, "source": source})
+
     def apply_snapshot(self, kind: ListKind, version: int, entries: list[dict[str, Any]],
                        checksum: str) -> None:
         current = self._versions.get(str(kind), 0)
@@ -307,6 +326,12 @@ class Lists:
         self._conn.execute("INSERT OR REPLACE INTO list_versions (list, version, checksum, "
                            "applied_at) VALUES (?, ?, ?, datetime('now'))",
                            (str(kind), version, checksum))
+
+
+def report_refused(b: Batch, *, kind: str, version: Any, reason: str, source: str) -> None:
+    """The ``list.sync`` event of a list change that was refused; the old list stays."""
+    b.emit(EventType.LIST_SYNC, {"list": kind, "version": version, "ok": False,
+                                 "reason": reason, "source": source})
 
 
 class SnapshotAssembler:

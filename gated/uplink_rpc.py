@@ -20,6 +20,7 @@ import json
 import queue
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
@@ -28,8 +29,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gated.config import MqttConfig
-from gated.events import EventType
-from gated.state import Batch, StateLoop
+from gated.lists import ListError, ListKind, SnapshotAssembler, parse_snapshot, report_refused
+from gated.state import StateLoop
 from gated.uplink_conn import Connection
 
 log = structlog.get_logger(__name__)
@@ -149,8 +150,6 @@ class Rpc:
 
     # ------------------------------------------------------------------ lists
     def _sync(self, msg: mqtt.MQTTMessage) -> None:
-        from gated.lists import ListError, ListKind, SnapshotAssembler, parse_snapshot
-
         kind = msg.topic.rsplit("/", 1)[-1]
         version: Any = None
         try:
@@ -203,15 +202,9 @@ class Rpc:
             self._rejected(kind, version, e.reason, str(e))
 
     def _apply(self, kind: str, version: Any, op: str, apply: Any, *, entries: int) -> None:
-        from gated.lists import ListError
-
-        lists = self.lists
-
-        def job(b: Batch) -> None:
-            b.on_rollback(lists.reload)
-            apply()  # a ListError raises out of the item: everything it wrote rolls back
-            b.emit(EventType.LIST_SYNC, {"list": kind, "version": version, "op": op,
-                                         "ok": True, "entries": entries, "source": "mqtt"})
+        # A ListError raises out of the item on the state thread: everything it wrote rolls back.
+        job = partial(self.lists.apply_in, change=apply, kind=kind, version=version,
+                      entries=entries, source="mqtt", op=op)
         try:
             self.loop.call_wait(job, timeout=APPLY_TIMEOUT_S)
         except FutureTimeout:
@@ -230,10 +223,8 @@ class Rpc:
         have = self._have(kind)
         log.warning("list_rejected", list=kind, version=version, reason=reason, have=have)
 
-        def job(b: Batch) -> None:
-            b.emit(EventType.LIST_SYNC, {"list": kind, "version": version, "ok": False,
-                                         "reason": reason, "source": "mqtt"})
-        self.loop.post(job)
+        self.loop.post(partial(report_refused, kind=kind, version=version, reason=reason,
+                                source="mqtt"))
         self._publish(self.topics.sync_ack(kind), {"list": kind, "version": version,
                                                    "ok": False, "reason": reason,
                                                    "message": message[:200],
