@@ -7,8 +7,9 @@ Payload (MQTT ``cmd/<name>``, and what ``gated ctl`` sends over the local socket
 
     {"args": {...}, "ts": 1795000000.5, "nonce": "9f0c...", "sig": "<hex>"}
 
-Commands registered with ``signed=True`` (open a gate, change a zone mode) must, when they come
-from MQTT, carry ``sig`` = hex HMAC-SHA256 under the command key (``mqtt.command_key_file``) of
+Commands registered with ``signed=True`` (anything that can let someone through: open a gate,
+change a zone mode, issue a manual ticket, arm a guest registration) must, when they come from
+MQTT, carry ``sig`` = hex HMAC-SHA256 under the command key (``mqtt.command_key_file``) of
 the canonical JSON (``sort_keys``, separators ``,`` ``:``, UTF-8 unescaped) of
 ``{"args": args, "name": name, "nonce": nonce, "ts": ts}``; ``ts`` within
 ``mqtt.command_max_skew_s`` of the booth's clock; and a ``nonce`` (8-64 characters) the booth has
@@ -16,6 +17,10 @@ never accepted before (nonces are kept in SQLite, so a restart does not reopen a
 they are pruned after twice the skew, when their timestamp alone rejects them). Anything else is
 refused (``unsigned``, ``bad_signature``, ``stale``, ``replayed``, ``no_command_key``) and
 becomes a ``security`` event. ``sign_command`` builds such a payload for the centre's tools.
+
+Commands registered with ``local_only=True`` (a whole list from a file) are refused over MQTT
+as ``local_only``, before their payload is even parsed: the centre has its own list topics,
+which check versions and checksums, and a 64 MiB command must not be accepted from the network.
 
 The local control socket (``source="local"``) is trusted: it is root/gated-group only, and
 whoever can open it owns the box, so no signature is asked for there.
@@ -55,6 +60,7 @@ LOCAL = "local"
 class _Command:
     handler: Handler
     signed: bool
+    local_only: bool
     max_bytes: int | None  # None: the registry's limit (``mqtt.command_max_bytes``)
     audit: bool  # emit a ``command`` event; False for read-only queries
     help: str
@@ -105,17 +111,18 @@ class CommandRegistry:
                    "ts REAL NOT NULL)")
 
     def register(self, name: str, handler: Handler, *, signed: bool = False,
-                 max_bytes: int | None = None, audit: bool = True, help: str = "") -> None:
+                 local_only: bool = False, max_bytes: int | None = None, audit: bool = True,
+                 help: str = "") -> None:
         """``max_bytes`` overrides the registry's limit for a command that carries data (a
         list import); ``audit=False`` for read-only queries, which leave no event."""
-        self._commands[name] = _Command(handler, signed, max_bytes, audit, help)
+        self._commands[name] = _Command(handler, signed, local_only, max_bytes, audit, help)
 
     def configure(self, *, key: bytes | None, max_skew_s: float, loop: StateLoop,
                   max_bytes: int = 16 * 1024) -> None:
         self._key, self._skew, self._max_bytes, self._loop = key, max_skew_s, max_bytes, loop
 
     def help(self) -> dict[str, str]:
-        return {n: (("[signed] " if c.signed else "") + c.help)
+        return {n: (("[signed] " if c.signed else "[local] " if c.local_only else "") + c.help)
                 for n, c in sorted(self._commands.items())}
 
     # ------------------------------------------------------------------ dispatch
@@ -123,6 +130,9 @@ class CommandRegistry:
         cmd = self._commands.get(name)
         if cmd is None:
             return self._refuse(name, source, "unknown_command", f"no command {name[:64]!r}")
+        if cmd.local_only and source != LOCAL:
+            return self._refuse(name, source, "local_only",
+                                f"{name} is accepted from the local CLI only")
         limit = cmd.max_bytes or self._max_bytes
         if len(raw) > limit:
             return self._refuse(name, source, "too_large", f"{len(raw)} > {limit} bytes")
@@ -190,8 +200,7 @@ class CommandRegistry:
 
     def _refuse(self, name: str, source: str, reason: str, message: str) -> dict[str, Any]:
         log.warning("command_refused", command=name[:64], source=source, reason=reason)
-        if reason not in ("busy", "unavailable") and (
-                source != LOCAL or reason in ("unsigned", "bad_signature", "stale", "replayed")):
+        if source != LOCAL and reason not in ("busy", "unavailable"):
             self._emit(EventType.SECURITY, {"command": name[:64], "source": source,
                                             "reason": reason})
         return {"ok": False, "reason": reason, "message": message}

@@ -4,8 +4,9 @@ Each handler is a blocking callable run on the caller's thread (paho's command w
 control socket); it marshals its work onto the state thread with ``loop.call`` and waits for the
 commit, so a reply of ``ok`` means the change is durable and its events are in the outbox.
 Every failure becomes ``{"ok": False, "reason": slug, "message": text}``; nothing raises.
-``signed=True`` marks the safety-relevant commands (gate, zone mode) that need an HMAC
-signature when they come over MQTT.
+``signed=True`` marks every command that can let someone through (open a gate, zone mode, manual
+ticket, guest registration): over MQTT they need an HMAC signature. ``local_only=True`` marks
+the list import from a file, which the centre replaces with its list topics.
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ def register_commands(d: Daemon) -> None:
             return {"ok": False, "reason": "busy", "message": "state thread did not answer"}
         return result
 
-    def reg(name: str, fn: Handler, *, signed: bool = False, audit: bool = True,
-            max_bytes: int | None = None, help: str = "") -> None:
-        d.commands.register(name, _guarded(name, fn), signed=signed, audit=audit,
-                            max_bytes=max_bytes, help=help)
+    def reg(name: str, fn: Handler, *, signed: bool = False, local_only: bool = False,
+            audit: bool = True, max_bytes: int | None = None, help: str = "") -> None:
+        d.commands.register(name, _guarded(name, fn), signed=signed, local_only=local_only,
+                            audit=audit, max_bytes=max_bytes, help=help)
 
     # ---------------------------------------------------------------- status and config
     reg("get_status", lambda a: {"ok": True, "status": d.status()}, audit=False,
@@ -117,7 +118,9 @@ def register_commands(d: Daemon) -> None:
             dec = booth.manual_ticket(b, service, priority)
             return {"ok": True, "decision": dec.public()}
         return on_state(job)
-    reg("manual_ticket", manual_ticket, help="[service=<id>] [priority=guard|military|...]")
+    # A manual ticket opens the hall gate: signed, like open_gate.
+    reg("manual_ticket", manual_ticket, signed=True,
+        help="[service=<id>] [priority=guard|military|...]")
 
     reg("reprints", lambda a: on_state(
         lambda b: {"ok": True, "reprints": booth.printing.pending(b.conn)}),
@@ -196,7 +199,8 @@ def register_commands(d: Daemon) -> None:
             raise ArgError("bad_minutes", "minutes must be between 1 and 1440")
         return on_state(then(lambda: booth.arm_guest(zone, minutes), {
             "ok": True, "message": "the next ID card tapped is registered as a guest"}))
-    reg("register_guest", register_guest, help="zone=<zone> [minutes=120]: next card is a guest")
+    reg("register_guest", register_guest, signed=True,
+        help="zone=<zone> [minutes=120]: next card is a guest")
 
     reg("assist_ack", lambda a: on_state(lambda b: booth.assist_ack(
         b, _arg(a, "case_id", str), str(a.get("by", "guard")))), help="case_id=<id> [by=<who>]")
@@ -233,7 +237,7 @@ def register_commands(d: Daemon) -> None:
                 return {"ok": False, "reason": e.reason, "message": str(e)}
             return {"ok": True, "list": str(kind), "version": version, "entries": len(entries)}
         return on_state(job)
-    reg("lists_import", lists_import, max_bytes=LIST_IMPORT_MAX_BYTES,
+    reg("lists_import", lists_import, local_only=True, max_bytes=LIST_IMPORT_MAX_BYTES,
         help="snapshot=<list snapshot object>")
 
     def sync_lists(a: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class Rig:
         self.calls: list[dict[str, Any]] = []
         self.reg.register("open_gate", self._handler, signed=True, help="zone=<zone>")
         self.reg.register("echo", self._handler, max_bytes=200)
+        self.reg.register("import", self._handler, local_only=True, max_bytes=10_000_000)
         self.reg.register("boom", lambda a: 1 / 0)  # type: ignore[arg-type,return-value]
         self.reg.configure(key=KEY, max_skew_s=30, max_bytes=4096, loop=self.loop)
 
@@ -101,6 +102,16 @@ def test_local_socket_needs_no_signature(rig: Rig) -> None:
     reply = rig.reg.dispatch("open_gate", json.dumps({"args": {"zone": "hall"}}).encode(),
                              source="local")
     assert reply["ok"] and rig.events("security") == []
+
+
+def test_local_only_command_is_refused_over_mqtt_before_parsing(rig: Rig) -> None:
+    big = json.dumps({"args": {"rows": ["x" * 100] * 50_000}}).encode()  # 5 MB
+    assert rig.reg.dispatch("import", big, source="mqtt")["reason"] == "local_only"
+    assert rig.reg.dispatch("import", b"{not json", source="mqtt")["reason"] == "local_only"
+    assert rig.calls == []
+    assert rig.reg.dispatch("import", big, source="local")["ok"] is True
+    assert [e["reason"] for e in rig.events("security")] == ["local_only", "local_only"]
+    assert rig.reg.help()["import"].startswith("[local] ")
 
 
 def test_nonces_survive_a_restart(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ CLI over the control socket, SIGHUP reload, SIGTERM stop, restart on the same st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
@@ -17,7 +18,9 @@ from drivers.sim.barrier_arm import Button
 from gated.simulate import SimBooth
 from tests.support.cards import ADULT
 from tests.support.daemon import DaemonProcess
+from tests.support.mosquitto import Broker
 from tests.support.polling import wait_for
+from tests.support.uplink_harness import Centre
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -141,18 +144,13 @@ def test_lists_import_of_a_real_sized_list(sim: SimBooth, tmp_path: Path) -> Non
         assert d.terminate() == 0
 
 
-@pytest.mark.timeout(120)
-def test_reload_config_sent_over_mqtt_reconnects_the_uplink(tmp_path: Path) -> None:
-    """The reload command arrives on the uplink's own command worker, which the reload
-    restarts: the reply still goes out, and the booth comes back and answers commands."""
-    import uuid
+ROOT = "gated/v1/demo-town/sim-booth"
 
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
 
-    from tests.support.mosquitto import Broker
-    from tests.support.uplink_harness import Centre
-
+@contextlib.contextmanager
+def booth_on_broker(tmp_path: Path, extra_mqtt: str = "") -> Iterator[tuple[SimBooth, Centre]]:
+    """A simulated booth whose ``[mqtt]`` points at a fresh mosquitto with passwords (plus
+    ``extra_mqtt`` lines), and a centre client on the same broker. The daemon is the test's."""
     broker = Broker(tmp_path / "broker", users={"centre": "centre-pw", "sim-booth": "booth-pw"})
     broker.start()
     (tmp_path / "user").write_text("sim-booth\n")
@@ -163,38 +161,77 @@ def test_reload_config_sent_over_mqtt_reconnects_the_uplink(tmp_path: Path) -> N
             port_line = f"port = {broker.port}\n"
             sim.config_path.write_text(text.replace(port_line, port_line + (
                 f'username_file = "{tmp_path / "user"}"\n'
-                f'password_file = "{tmp_path / "pw"}"\n')), encoding="utf-8")
-            centre = Centre(broker, client_id="centre-reload").start()
-            root = "gated/v1/demo-town/sim-booth"
-
-            def command(name: str) -> dict[str, object]:
-                corr = uuid.uuid4().hex
-                props = Properties(PacketTypes.PUBLISH)
-                props.ResponseTopic, props.CorrelationData = f"{root}/reply/{corr}", corr.encode()
-                n = len(centre.messages)
-                centre.publish(f"{root}/cmd/{name}", b'{"args": {}}', properties=props)
-                assert centre.wait_for(lambda: any(m.topic == props.ResponseTopic
-                                                   for m in centre.messages[n:]), 15), name
-                return next(m.body for m in centre.messages[n:]
-                            if m.topic == props.ResponseTopic)
-
-            def online_count() -> int:
-                return sum(1 for m in centre.messages
-                           if m.topic == f"{root}/status" and m.body.get("online"))
-
-            with DaemonProcess(sim.config_path, tmp_path) as d:
-                d.wait_for("READY=1")
-                assert centre.wait_for(lambda: online_count() >= 1, 20)
-                text = sim.config_path.read_text(encoding="utf-8")
-                sim.config_path.write_text(text.replace(port_line, port_line +
-                                                        "keepalive_s = 45\n"), encoding="utf-8")
-                before = online_count()
-                reply = command("reload_config")
-                assert reply["ok"] is True and reply["uplink"] == "reconnecting", reply
-                assert centre.wait_for(lambda: online_count() > before, 20)
-                assert command("get_status")["ok"] is True
-                assert "cannot join current thread" not in d.log_path.read_text(errors="replace")
-                assert d.terminate() == 0
-            centre.stop()
+                f'password_file = "{tmp_path / "pw"}"\n') + extra_mqtt), encoding="utf-8")
+            centre = Centre(broker, client_id=f"centre-{tmp_path.name[-20:]}").start()
+            try:
+                yield sim, centre
+            finally:
+                centre.stop()
     finally:
         broker.stop()
+
+
+def online_count(centre: Centre) -> int:
+    return sum(1 for m in centre.messages if m.topic == f"{ROOT}/status" and m.body.get("online"))
+
+
+@pytest.mark.timeout(120)
+def test_reload_config_sent_over_mqtt_reconnects_the_uplink(tmp_path: Path) -> None:
+    """The reload command arrives on the uplink's own command worker, which the reload
+    restarts: the reply still goes out, and the booth comes back and answers commands."""
+    with booth_on_broker(tmp_path) as (sim, centre), \
+            DaemonProcess(sim.config_path, tmp_path) as d:
+        d.wait_for("READY=1")
+        assert centre.wait_for(lambda: online_count(centre) >= 1, 20)
+        text = sim.config_path.read_text(encoding="utf-8")
+        sim.config_path.write_text(text.replace("[mqtt]\n", "[mqtt]\nkeepalive_s = 45\n"),
+                                   encoding="utf-8")
+        before = online_count(centre)
+        reply = centre.command(ROOT, "reload_config")
+        assert reply["ok"] is True and reply["uplink"] == "reconnecting", reply
+        assert centre.wait_for(lambda: online_count(centre) > before, 20)
+        assert centre.command(ROOT, "get_status")["ok"] is True
+        assert "cannot join current thread" not in d.log_path.read_text(errors="replace")
+        assert d.terminate() == 0
+
+
+@pytest.mark.timeout(120)
+def test_only_signed_commands_let_anyone_through_over_mqtt(tmp_path: Path) -> None:
+    """Whoever can publish on the broker must not open a gate: open_gate, manual_ticket (it
+    opens the hall gate) and register_guest need the command key's signature, and a whole-list
+    import is local only. A signed open_gate does move the simulated relay board."""
+    from gated.commands import sign_command
+
+    key = bytes(range(32))
+    (tmp_path / "command.key").write_text(key.hex() + "\n")
+    extra = f'command_key_file = "{tmp_path / "command.key"}"\n'
+    with booth_on_broker(tmp_path, extra) as (sim, centre), \
+            DaemonProcess(sim.config_path, tmp_path) as d:
+        d.wait_for("READY=1")
+        assert wait_for(lambda: devices_ready(sim.config_path), 20)
+        assert centre.wait_for(lambda: online_count(centre) >= 1, 20)
+        for name, args in (("manual_ticket", {}), ("open_gate", {"zone": "hall"}),
+                           ("register_guest", {"zone": "office"})):
+            reply = centre.command(ROOT, name, json.dumps({"args": args}).encode())
+            assert (reply["ok"], reply["reason"]) == (False, "unsigned"), (name, reply)
+        reply = centre.command(ROOT, "lists_import", json.dumps(
+            {"args": {"snapshot": {"list": "staff_badges", "version": 1, "entries": [],
+                                   "checksum": "0" * 64}}}).encode())
+        assert (reply["ok"], reply["reason"]) == (False, "local_only")
+        assert centre.command(ROOT, "call_next", b'{"args": {"counter": "1"}}')["ok"] is True
+        assert centre.wait_for(lambda: len([m for m in centre.events()
+                                            if m.body["type"] == "security"]) == 4, 20)
+        security = [m.body["data"] for m in centre.events() if m.body["type"] == "security"]
+        assert sorted(e["reason"] for e in security) == ["local_only"] + ["unsigned"] * 3
+        assert not [m for m in centre.events() if m.body["type"] in ("gate.command", "decision")]
+        assert sim.hall.presses(Button.OPEN) == 0 and sim.office.presses(Button.OPEN) == 0
+
+        reply = centre.command(ROOT, "manual_ticket",
+                               sign_command(key, "manual_ticket", {"service": "social"}))
+        assert reply["ok"] is True and reply["decision"]["open_gate"] is True
+        assert wait_for(lambda: sim.hall.presses(Button.OPEN) == 1, 10)
+        reply = centre.command(ROOT, "open_gate", sign_command(key, "open_gate",
+                                                               {"zone": "office"}))
+        assert reply["ok"] is True and reply["gates"] == ["office_gate"]
+        assert wait_for(lambda: sim.office.presses(Button.OPEN) == 1, 10)
+        assert d.terminate() == 0

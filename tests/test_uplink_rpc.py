@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from gated.commands import CommandRegistry, sign_command
 from gated.lists import Lists, delta_checksum, entries_checksum
@@ -59,20 +57,7 @@ class Rig:
 
     def command(self, name: str, payload: bytes, *, v5_reply: bool = True,
                 timeout: float = 10) -> dict[str, Any]:
-        corr = uuid.uuid4().hex
-        reply_topic = f"{ROOT}/reply/rr-{corr}"
-        props = None
-        if v5_reply:
-            props = Properties(PacketTypes.PUBLISH)
-            props.ResponseTopic = reply_topic
-            props.CorrelationData = corr.encode()
-        n = len(self.centre.messages)
-        self.centre.publish(f"{ROOT}/cmd/{name}", payload, properties=props)
-        want = reply_topic if v5_reply else f"{ROOT}/reply/{name}"
-        assert self.centre.wait_for(lambda: any(m.topic == want
-                                                for m in self.centre.messages[n:]), timeout)
-        msg = next(m for m in self.centre.messages[n:] if m.topic == want)
-        return msg.body
+        return self.centre.command(ROOT, name, payload, v5_reply=v5_reply, timeout=timeout)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,25 @@ class Centre:
 
     def publish(self, topic: str, payload: bytes, properties: Properties | None = None) -> None:
         self.client.publish(topic, payload, qos=1, properties=properties).wait_for_publish(5)
+
+    def command(self, root: str, name: str, payload: bytes = b'{"args": {}}', *,
+                v5_reply: bool = True, timeout: float = 15) -> dict[str, Any]:
+        """Publish ``cmd/<name>`` under ``root`` and return the booth's reply (a v5 response
+        topic with correlation data, or the v3.1.1 fallback ``reply/<name>``)."""
+        corr = uuid.uuid4().hex
+        reply_topic = f"{root}/reply/rr-{corr}"
+        props = None
+        if v5_reply:
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = reply_topic
+            props.CorrelationData = corr.encode()
+        with self.cond:
+            n = len(self.messages)
+        self.publish(f"{root}/cmd/{name}", payload, properties=props)
+        want = reply_topic if v5_reply else f"{root}/reply/{name}"
+        assert self.wait_for(lambda: any(m.topic == want for m in self.messages[n:]), timeout), \
+            f"no reply to {name}"
+        return next(m.body for m in self.messages[n:] if m.topic == want)
 
     def stop(self) -> None:
         self.client.disconnect()
