@@ -225,16 +225,11 @@ def register_commands(d: Daemon) -> None:
             return {"ok": False, "reason": e.reason, "message": str(e)}
 
         def job(b: Batch) -> dict[str, Any]:
-            from gated.lists import report_refused
-
-            try:
-                lists.apply_in(b, lambda: lists.apply_snapshot(kind, version, entries, checksum),
-                               kind=str(kind), version=version, entries=len(entries),
-                               source="local")
-            except ListError as e:
-                report_refused(b, kind=str(kind), version=version, reason=e.reason,
-                               source="local")
-                return {"ok": False, "reason": e.reason, "message": str(e)}
+            refused = lists.apply_in(
+                b, lambda: lists.apply_snapshot(kind, version, entries, checksum),
+                kind=str(kind), version=version, entries=len(entries), source="local")
+            if refused is not None:
+                return {"ok": False, "reason": refused.reason, "message": str(refused)}
             return {"ok": True, "list": str(kind), "version": version, "entries": len(entries)}
         return on_state(job)
     reg("lists_import", lists_import, local_only=True, max_bytes=LIST_IMPORT_MAX_BYTES,

@@ -218,17 +218,25 @@ class Lists:
 
     # ------------------------------------------------------------------ changes
     def apply_in(self, b: Batch, change: Callable[[], None], *, kind: str, version: Any,
-                 entries: int, source: str, op: str = "snapshot") -> None:
+                 entries: int, source: str, op: str = "snapshot") -> ListError | None:
         """Run ``change`` (``apply_snapshot``/``apply_delta``) in the state thread's batch and
-        report it as a ``list.sync`` event.
+        report it as a ``list.sync`` event; return the refusal, or None when applied.
 
-        A ``ListError`` raises before anything is written; the caller reports it with
-        ``report_refused``. If the batch rolls back later, the in-memory index is rebuilt.
+        Every ``ListError`` (stale, gap, checksum, malformed entry) is raised before anything is
+        written, so a refusal is answered here, with its event in the same batch: raising it
+        out of the item would roll back and re-run the other items of the batch and rebuild a
+        200,000-entry index for nothing. Anything else raises and rolls back; the in-memory
+        index is then rebuilt from SQLite.
         """
         b.on_rollback(self.reload)
-        change()
+        try:
+            change()
+        except ListError as e:
+            report_refused(b, kind=kind, version=version, reason=e.reason, source=source)
+            return e
         b.emit(EventType.LIST_SYNC, {"list": kind, "version": version, "op": op, "ok": True,
                                      "entries": entries, "source": source})
+        return None
 
     def apply_snapshot(self, kind: ListKind, version: int, entries: list[dict[str, Any]],
                        checksum: str) -> None:

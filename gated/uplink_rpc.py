@@ -202,29 +202,34 @@ class Rpc:
             self._rejected(kind, version, e.reason, str(e))
 
     def _apply(self, kind: str, version: Any, op: str, apply: Any, *, entries: int) -> None:
-        # A ListError raises out of the item on the state thread: everything it wrote rolls back.
         job = partial(self.lists.apply_in, change=apply, kind=kind, version=version,
                       entries=entries, source="mqtt", op=op)
         try:
-            self.loop.call_wait(job, timeout=APPLY_TIMEOUT_S)
+            refused = self.loop.call_wait(job, timeout=APPLY_TIMEOUT_S)
         except FutureTimeout:
             self._rejected(kind, version, "busy", "state thread did not answer")
             return
-        except (ListError, ValueError, TypeError, KeyError) as e:  # raised on the state thread
+        except (ValueError, TypeError, KeyError) as e:  # raised on the state thread, rolled back
             self._rejected(kind, version, _reason(e), str(e))
+            return
+        if refused is not None:  # its list.sync event is already in the outbox
+            self._rejected(kind, version, refused.reason, str(refused), reported=True)
             return
         self.sync_applied += 1
         log.info("list_applied", list=kind, version=version, op=op, entries=entries)
         self._publish(self.topics.sync_ack(kind), {"list": kind, "version": version,
                                                    "op": op, "ok": True})
 
-    def _rejected(self, kind: str, version: Any, reason: str, message: str) -> None:
+    def _rejected(self, kind: str, version: Any, reason: str, message: str, *,
+                  reported: bool = False) -> None:
+        """Count, log and answer a refused list message; ``reported`` when its ``list.sync``
+        event was emitted already (in the batch that refused it)."""
         self.sync_rejected += 1
         have = self._have(kind)
         log.warning("list_rejected", list=kind, version=version, reason=reason, have=have)
-
-        self.loop.post(partial(report_refused, kind=kind, version=version, reason=reason,
-                                source="mqtt"))
+        if not reported:
+            self.loop.post(partial(report_refused, kind=kind, version=version, reason=reason,
+                                   source="mqtt"))
         self._publish(self.topics.sync_ack(kind), {"list": kind, "version": version,
                                                    "ok": False, "reason": reason,
                                                    "message": message[:200],
