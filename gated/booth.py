@@ -145,9 +145,9 @@ class BoothLogic:
                 service: str | None = None) -> Decision:
         """Decide for one credential, commit its events, then act. Returns the decision."""
         now = self.now()
-        flags = self._take_flags(b, service, now)
         if self._guest_arm is not None and cred.kind is CredentialKind.ID_CARD:
-            self._register_guest(b, cred, now)
+            self._register_guest(b, cred, now)  # first, so this very tap is let in as a guest
+        flags = self._take_flags(b, cred.pseudonym, service, now)
         decision = decide(cred, self.lists, self.cfg, now, flags)
         b.emit(EventType.CREDENTIAL, {"device": device, **cred.public()})
         decision_event = b.emit(EventType.DECISION, {"device": device,
@@ -279,7 +279,8 @@ class BoothLogic:
     def arm_guest(self, zone: str, minutes: float) -> None:
         self._guest_arm = (zone, minutes, time.monotonic() + self.cfg.priority.assist_window_s)
 
-    def _take_flags(self, b: Batch, service: str | None, now: datetime) -> BoothFlags:
+    def _take_flags(self, b: Batch, pseudonym: str, service: str | None,
+                    now: datetime) -> BoothFlags:
         mono = time.monotonic()
         saved = (self._assist, self._guard_flag)
         assist = self._assist[0] if self._assist and self._assist[1] > mono else None
@@ -290,7 +291,8 @@ class BoothLogic:
             self._assist, self._guard_flag = saved
         b.on_rollback(restore)
         guests = {p: (z, datetime.fromisoformat(u)) for p, z, u in b.conn.execute(
-            "SELECT pseudonym, zone, until FROM b_guests WHERE until > ?", (now.isoformat(),))}
+            "SELECT pseudonym, zone, until FROM b_guests WHERE pseudonym = ? AND until > ?",
+            (pseudonym, now.isoformat()))} if pseudonym else {}
         return BoothFlags(assist=assist, guard_priority=guard, guests=guests,
                           zone_modes=self.zone_modes(b.conn), service=service)
 
@@ -362,6 +364,7 @@ class BoothLogic:
             expired = self.queue.expire_before(b.conn, now.date(), now)
             if expired:
                 b.emit(EventType.TICKET_CLOSED, {"expired": expired, "reason": "day_end"})
+            b.conn.execute("DELETE FROM b_guests WHERE until <= ?", (now.isoformat(),))
             self._day = now.date()
         self.cases.reraise_due(b, now)
 

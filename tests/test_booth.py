@@ -215,6 +215,20 @@ def test_escalation_to_the_director(booth: Booth) -> None:
     assert booth.cmd("escalate", number="Z999")["reason"] == "unknown_ticket"
 
 
+def test_registered_guest_is_let_into_the_office_from_the_first_tap(booth: Booth) -> None:
+    assert booth.cmd("register_guest", zone="office", minutes=30)["ok"]
+    booth.tap(ADULT)
+    decision = booth.wait_event("decision")["data"]
+    assert (decision["visitor"], decision["zone"]) == ("guest", "office")
+    wait_for(lambda: booth.sim.office.presses(Button.OPEN) == 1, what="office gate pulse")
+    registered = booth.wait_event("command", lambda e: "until" in e["data"])
+    assert registered["data"]["pseudonym"] == decision["pseudonym"]
+    booth.tap(ADULT)  # the same visitor coming back within the 30 minutes
+    wait_for(lambda: len(booth.events("decision")) == 2, what="second decision")
+    assert booth.events("decision")[1]["data"]["visitor"] == "guest"
+    assert [e["data"]["device"] for e in booth.events("gate.command")] == ["office_gate"] * 2
+
+
 def test_tailgating_raises_an_alarm(booth: Booth) -> None:
     booth.tap(ADULT)
     wait_for(lambda: booth.sim.hall.position() > 0.9, what="gate open")
