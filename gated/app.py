@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -200,16 +201,24 @@ class Daemon:
 
     # ------------------------------------------------------------------ status
     def status(self, *, include_uplink: bool = True) -> dict[str, Any]:
-        """Safe from any thread except the state thread: the queue part is read there.
+        """Safe from any thread. The queue part is read on the caller's thread through a
+        read-only connection (a WAL snapshot of the last commit), so a status request never
+        waits behind, or adds to, the state thread's transactions.
 
         The uplink's own status message adds its connection state itself
         (``include_uplink=False``)."""
         assert self.devices is not None and self.booth is not None and self.loop is not None
-        booth = self.booth
+        assert self.store is not None
+        queue: dict[str, Any]
         try:
-            queue = self.loop.call_wait(lambda b: booth.status(b.conn), timeout=3.0)
-        except FutureTimeout:
-            queue = {"error": "state thread busy"}
+            conn = self.store.reader()
+            try:
+                queue = self.booth.status(conn)
+            finally:
+                conn.close()
+        except sqlite3.Error as e:
+            log.warning("status_read_failed", error=str(e))
+            queue = {"error": f"state database unreadable: {e}"}
         out = {
             "version": __version__,
             "site": self.cfg.site.id,

@@ -229,6 +229,20 @@ def test_registered_guest_is_let_into_the_office_from_the_first_tap(booth: Booth
     assert [e["data"]["device"] for e in booth.events("gate.command")] == ["office_gate"] * 2
 
 
+def test_status_answers_while_the_state_thread_is_busy(booth: Booth) -> None:
+    import threading
+
+    assert booth.cmd("manual_ticket")["ok"]
+    assert booth.d.loop is not None
+    release = threading.Event()
+    booth.d.loop.post(lambda b: release.wait(10))  # a long transaction in progress
+    try:
+        queue = booth.d.status()["queue"]
+    finally:
+        release.set()
+    assert queue["waiting"] == 1 and queue["services"]["general"]["waiting"] == 1
+
+
 def test_tailgating_raises_an_alarm(booth: Booth) -> None:
     booth.tap(ADULT)
     wait_for(lambda: booth.sim.hall.position() > 0.9, what="gate open")
