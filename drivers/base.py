@@ -235,9 +235,12 @@ class Device(ABC):
         Drivers wait here instead of ``time.sleep`` so a command's first byte goes out at once
         instead of after the rest of the poll interval.
         """
-        woken = self._wake.wait(max(0.0, seconds))
-        self._wake.clear()
-        return woken
+        # Cleared only when it woke us: a wake() landing between a timed-out wait and a clear
+        # would otherwise be lost, and its command would wait a whole poll interval.
+        if self._wake.wait(max(0.0, seconds)):
+            self._wake.clear()
+            return True
+        return False
 
     @abstractmethod
     def open(self) -> None:
