@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar, Self
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 
 class DeviceKind(enum.StrEnum):
     CARD_READER = "card_reader"
@@ -259,8 +263,14 @@ class Device(ABC):
 
     def execute(self, command: DeviceCommand) -> Sequence[Observation]:
         """Carry out one write command. Drivers of read-only devices keep this default."""
-        raise DeviceError(f"{self.name}: unsupported command {command.action!r}",
-                          reason="unsupported_command")
+        return self.unsupported(command)
+
+    def unsupported(self, command: DeviceCommand) -> list[Observation]:
+        """The answer to an action this driver does not know: a failed ``CommandDone``, not a
+        ``DeviceError`` (a bad command says nothing about the device, which stays up)."""
+        log.warning("device_unsupported_command", device=self.name, action=command.action[:64])
+        return [CommandDone(command.command_id, False,
+                            f"unsupported command {command.action[:64]!r}")]
 
     def __enter__(self) -> Self:
         self.open()

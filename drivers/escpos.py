@@ -122,9 +122,7 @@ class EscposPrinter(TicketPrinter):
     def execute(self, command: DeviceCommand) -> Sequence[Observation]:
         handler = self._handlers.get(command.action)
         if handler is None:
-            self._log.warning("printer_unsupported_command", action=command.action)
-            return [CommandDone(command.command_id, False,
-                                f"unsupported command {command.action!r}")]
+            return self.unsupported(command)
         out, self._pending = self._pending, []
         return out + handler(command)
 

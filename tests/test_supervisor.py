@@ -56,7 +56,7 @@ class ScriptedReader(CardReader):
             raise DeviceFault("arm did not move", reason="jam")
         if command.action == "bug":
             raise RuntimeError("a driver bug")
-        return []
+        return super().execute(command)
 
 
 class Recorder:
@@ -159,6 +159,27 @@ def test_driver_bug_in_a_command_still_answers_it_and_reopens() -> None:
         r.stop()
     done = next(o for o in rec.obs if isinstance(o, CommandDone))
     assert (done.command_id, done.ok) == ("c1", False) and "driver_error" in done.detail
+
+
+def test_unsupported_command_is_answered_and_the_device_stays_up() -> None:
+    ScriptedReader.opens, ScriptedReader.fail_opens = 0, 0
+    ScriptedReader.plan = []
+    rec = Recorder()
+    r = _runner(rec)
+    r.start()
+    try:
+        assert wait_for_state(r, DeviceState.READY, 5)
+        r.send(DeviceCommand("c1", "print"))
+        deadline = time.monotonic() + 5
+        while not any(isinstance(o, CommandDone) for o in rec.obs):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.2)
+    finally:
+        r.stop()
+    done = next(o for o in rec.obs if isinstance(o, CommandDone))
+    assert (done.ok, done.detail) == (False, "unsupported command 'print'")
+    assert ScriptedReader.opens == 1 and [s for s, _ in rec.states] == [DeviceState.READY]
 
 
 def test_missing_dependency_disables_for_good() -> None:
