@@ -24,7 +24,8 @@ import orjson
 SCHEMA_VERSION = 1
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)  # 10 bits -> 2 characters
-_SHIFTS = tuple(range(120, -1, -10))
+_TIME_SHIFTS = (40, 30, 20, 10, 0)  # 48-bit ms (+2 zero bits) -> 10 characters
+_RAND_SHIFTS = tuple(range(70, -1, -10))  # 80 bits -> 16 characters
 _ORJSON_OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
                    | orjson.OPT_NON_STR_KEYS)
 
@@ -97,26 +98,39 @@ DEFAULT_PRIORITY: dict[EventType, EventPriority] = {
 class _IdGenerator:
     """26-char Crockford base32: 48-bit ms timestamp + 80 random bits, monotonic per process.
 
-    Encoded ten bits at a time through a 1024-entry table: an id is made for every event on
-    the state thread's hot path, and this is four times cheaper than ``base64.b32encode``.
-    The random bits come from ``random.getrandbits`` seeded from ``os.urandom``: ids must be
-    unique, not secret.
+    Within one millisecond (or while the clock stands behind the last id after a step back) the
+    80-bit part counts up from a fresh random value, as ULID's monotonic mode does; the first id
+    of each millisecond draws new bits. The time part is encoded once per millisecond, the rest
+    ten bits at a time through a 1024-entry table: an id is made for every event on the state
+    thread's hot path. The random bits come from ``random.getrandbits`` seeded from
+    ``os.urandom``: ids must be unique, not secret.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._last = 0
+        self._ms = -1
+        self._prefix = ""
+        self._rand = 0
         self._rng = random.Random(os.urandom(16))
 
     def new(self) -> str:
         with self._lock:
-            value = (int(time.time() * 1000) << 80) | self._rng.getrandbits(80)
-            if value <= self._last:
-                value = self._last + 1
-            self._last = value
-        pairs = _PAIRS
-        # 128 bits = 2 leading zero bits + 13 ten-bit pairs = 26 characters.
-        return "".join([pairs[(value >> shift) & 0x3FF] for shift in _SHIFTS])
+            ms = int(time.time() * 1000)
+            if ms > self._ms:
+                self._ms, self._rand = ms, self._rng.getrandbits(80)
+                self._prefix = _encode(ms, _TIME_SHIFTS)
+            else:
+                self._rand += 1
+                if self._rand >> 80:  # 2^80 ids in one millisecond: borrow the next one
+                    self._ms, self._rand = self._ms + 1, 0
+                    self._prefix = _encode(self._ms, _TIME_SHIFTS)
+            prefix, rand = self._prefix, self._rand
+        return prefix + _encode(rand, _RAND_SHIFTS)
+
+
+def _encode(value: int, shifts: tuple[int, ...]) -> str:
+    pairs = _PAIRS
+    return "".join([pairs[(value >> shift) & 0x3FF] for shift in shifts])
 
 
 _ids = _IdGenerator()
@@ -141,9 +155,9 @@ def utc_now_iso() -> str:
     return f"{prefix}.{frac:03d}Z"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
-    """One fact the booth reports. ``seq`` is 0 until the outbox commits the event."""
+    """One fact the booth reports. ``seq`` is 0 until ``Outbox.append`` stamps it."""
 
     type: EventType
     payload: dict[str, Any]
@@ -184,5 +198,7 @@ class Event:
 
     def to_json(self, site: str, booth: str) -> str:
         """Compact UTF-8 JSON; dates and other non-JSON values as ``str()``, as json does."""
-        return orjson.dumps(self.envelope(site, booth), default=str,
-                            option=_ORJSON_OPTIONS).decode()
+        return self.to_json_bytes(site, booth).decode()
+
+    def to_json_bytes(self, site: str, booth: str) -> bytes:
+        return orjson.dumps(self.envelope(site, booth), default=str, option=_ORJSON_OPTIONS)
