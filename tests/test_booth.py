@@ -274,3 +274,23 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         seqs = [r[0] for r in db.execute("SELECT seq FROM events ORDER BY seq")]
         db.close()
         assert seqs == sorted(set(seqs))
+
+
+def test_corrupted_outbox_is_moved_aside_and_reported(tmp_path: Path) -> None:
+    """A state database that is not a database (an SD card's bad sector, a half-copied file):
+    the daemon starts on a fresh one, keeps the damaged file, and raises an alarm event saying
+    where it went and where the sequence resumes."""
+    with SimBooth(tmp_path / "sim", mqtt="off") as sim:
+        db = sim.directory / "state" / "gated.db"
+        db.write_bytes(b"\x00garbage, not SQLite" * 500)
+        d = Daemon(load_config(sim.config_path), config_path=sim.config_path)
+        d.start()
+        try:
+            booth = Booth(sim, d)
+            e = booth.wait_event("outbox.corrupted")
+            assert e["priority"] == "alarm" and Path(e["data"]["moved_to"]).exists()
+            assert "not a database" in e["data"]["error"]
+            assert e["data"]["seq_resumed_at"] >= 1
+            assert booth.cmd("manual_ticket")["ok"]  # and the booth serves on the new store
+        finally:
+            d.stop()
