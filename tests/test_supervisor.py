@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from drivers.base import (
     CardReader,
@@ -18,6 +18,7 @@ from drivers.base import (
     UnreadableCard,
 )
 from gated.supervisor import Backoff, DeviceRunner, wait_for_state
+from tests.support.polling import wait_for
 
 
 class ScriptedReader(CardReader):
@@ -142,7 +143,10 @@ def test_failed_command_is_reported_and_expired_commands_refused() -> None:
     assert not done["c2"].ok and "jam" in done["c2"].detail
 
 
-def test_driver_bug_in_a_command_still_answers_it_and_reopens() -> None:
+def _answer_to(action: str, *, until: Callable[[], bool] = lambda: True,
+               settle: float = 0.0) -> tuple[CommandDone, Recorder]:
+    """Send ``action`` to a ready reader; its CommandDone once ``until()`` holds too, and
+    ``settle`` seconds more in which a wrong reaction (a reopen) would show."""
     ScriptedReader.opens, ScriptedReader.fail_opens = 0, 0
     ScriptedReader.plan = []
     rec = Recorder()
@@ -150,34 +154,22 @@ def test_driver_bug_in_a_command_still_answers_it_and_reopens() -> None:
     r.start()
     try:
         assert wait_for_state(r, DeviceState.READY, 5)
-        r.send(DeviceCommand("c1", "bug"))
-        deadline = time.monotonic() + 5
-        while not any(isinstance(o, CommandDone) for o in rec.obs) or ScriptedReader.opens < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        r.send(DeviceCommand("c1", action))
+        wait_for(lambda: any(isinstance(o, CommandDone) for o in rec.obs) and until(), 5,
+                 f"answer to {action}")
+        time.sleep(settle)
     finally:
         r.stop()
-    done = next(o for o in rec.obs if isinstance(o, CommandDone))
+    return next(o for o in rec.obs if isinstance(o, CommandDone)), rec
+
+
+def test_driver_bug_in_a_command_still_answers_it_and_reopens() -> None:
+    done, _ = _answer_to("bug", until=lambda: ScriptedReader.opens >= 2)
     assert (done.command_id, done.ok) == ("c1", False) and "driver_error" in done.detail
 
 
 def test_unsupported_command_is_answered_and_the_device_stays_up() -> None:
-    ScriptedReader.opens, ScriptedReader.fail_opens = 0, 0
-    ScriptedReader.plan = []
-    rec = Recorder()
-    r = _runner(rec)
-    r.start()
-    try:
-        assert wait_for_state(r, DeviceState.READY, 5)
-        r.send(DeviceCommand("c1", "print"))
-        deadline = time.monotonic() + 5
-        while not any(isinstance(o, CommandDone) for o in rec.obs):
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        time.sleep(0.2)
-    finally:
-        r.stop()
-    done = next(o for o in rec.obs if isinstance(o, CommandDone))
+    done, rec = _answer_to("print", settle=0.2)
     assert (done.ok, done.detail) == (False, "unsupported command 'print'")
     assert ScriptedReader.opens == 1 and [s for s, _ in rec.states] == [DeviceState.READY]
 
