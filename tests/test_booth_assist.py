@@ -3,7 +3,6 @@ someone acknowledges them. ``now`` is passed in, so the periods are exact, not s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,29 +11,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gated import booth_assist, outbox
+from gated import booth_assist
 from gated.booth_assist import CaseError, CaseKind, Cases
 from gated.config import GatedConfig
-from gated.outbox import Outbox
-from gated.state import Batch, StateLoop
-from gated.store import Store
+from gated.state import Batch
+from tests.support.state_rig import StateRig
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
-class Rig:
+class Rig(StateRig):
     def __init__(self, tmp: Path) -> None:
-        self.cfg = GatedConfig.model_validate({"site": {"id": "t"}, "booth": {"id": "b"},
-                                               "priority": {"assist_escalate_s": 120,
-                                                            "escalation_reraise_s": 600}})
-        self.store = Store(tmp, [outbox.ensure_schema, booth_assist.ensure_schema])
-        self.store.open()
-        self.loop = StateLoop(self.store, Outbox(self.store, self.cfg.outbox, "t", "b"))
-        self.loop.start()
-        self.cases = Cases(self.cfg)
-
-    def run(self, fn: Any) -> Any:
-        return self.loop.call(fn).result(5)
+        super().__init__(tmp, [booth_assist.ensure_schema])
+        self.cases = Cases(GatedConfig.model_validate({
+            "site": {"id": "t"}, "booth": {"id": "b"},
+            "priority": {"assist_escalate_s": 120, "escalation_reraise_s": 600}}))
 
     def reraise(self, at: datetime) -> list[dict[str, Any]]:
         """Re-raise what is due at ``at``; the events that produced."""
@@ -44,16 +35,11 @@ class Rig:
         result: list[dict[str, Any]] = self.run(job)
         return result
 
-    def close(self) -> None:
-        self.loop.stop()
-        self.store.close()
-
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path)
-    yield r
-    r.close()
+    with Rig(tmp_path) as r:
+        yield r
 
 
 def test_unanswered_assist_is_raised_again_once_per_period_until_acked(rig: Rig) -> None:
@@ -85,7 +71,5 @@ def test_unacknowledged_escalation_is_raised_again_and_closing_ends_it(rig: Rig)
     assert rig.reraise(T0 + timedelta(hours=2)) == []  # acknowledged: someone has it
     rig.run(lambda b: rig.cases.close(b, case, CaseKind.ESCALATION, "resolved"))
     assert rig.run(lambda b: Cases.open_cases(b.conn)) == []
-    rows = rig.run(lambda b: b.conn.execute(
-        "SELECT body FROM events WHERE type = 'escalation' ORDER BY seq").fetchall())
-    assert [json.loads(r[0])["data"]["state"] for r in rows] == ["open", "open", "acked",
-                                                                 "closed"]
+    assert [e["data"]["state"] for e in rig.events("escalation")] == ["open", "open", "acked",
+                                                                       "closed"]

@@ -10,22 +10,15 @@ from typing import Any
 
 import pytest
 
-from gated import outbox
 from gated.commands import CommandRegistry, load_command_key, sign_command
-from gated.config import OutboxConfig
-from gated.outbox import Outbox
-from gated.state import StateLoop
-from gated.store import Store
+from tests.support.state_rig import StateRig
 
 KEY = bytes.fromhex("11" * 32)
 
 
-class Rig:
+class Rig(StateRig):
     def __init__(self, tmp: Path) -> None:
-        self.store = Store(tmp, [outbox.ensure_schema, CommandRegistry.ensure_schema])
-        self.store.open()
-        self.loop = StateLoop(self.store, Outbox(self.store, OutboxConfig(), "s", "b"))
-        self.loop.start()
+        super().__init__(tmp, [CommandRegistry.ensure_schema])
         self.reg = CommandRegistry()
         self.calls: list[dict[str, Any]] = []
         self.reg.register("open_gate", self._handler, signed=True, help="zone=<zone>")
@@ -38,25 +31,14 @@ class Rig:
         self.calls.append(args)
         return {"ok": True, "args": args}
 
-    def events(self, etype: str) -> list[dict[str, Any]]:
-        self.loop.call(lambda b: None).result(5)  # everything posted before is committed
-        conn = self.store.reader()
-        try:
-            rows = [json.loads(r[0]) for r in conn.execute("SELECT body FROM events")]
-        finally:
-            conn.close()
-        return [e["data"] for e in rows if e["type"] == etype]
-
-    def close(self) -> None:
-        self.loop.stop()
-        self.store.close()
+    def data(self, etype: str) -> list[dict[str, Any]]:
+        return [e["data"] for e in self.events(etype)]
 
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path)
-    yield r
-    r.close()
+    with Rig(tmp_path) as r:
+        yield r
 
 
 def test_signed_command_accepted_once(rig: Rig) -> None:
@@ -65,8 +47,8 @@ def test_signed_command_accepted_once(rig: Rig) -> None:
     again = rig.reg.dispatch("open_gate", payload, source="mqtt")
     assert again["reason"] == "replayed"
     assert rig.calls == [{"zone": "hall"}]
-    assert [e["reason"] for e in rig.events("security")] == ["replayed"]
-    assert rig.events("command")[0] == {"name": "open_gate", "source": "mqtt", "ok": True}
+    assert [e["reason"] for e in rig.data("security")] == ["replayed"]
+    assert rig.data("command")[0] == {"name": "open_gate", "source": "mqtt", "ok": True}
 
 
 @pytest.mark.parametrize(("payload", "reason"), [
@@ -85,7 +67,7 @@ def test_refused_signed_commands(rig: Rig, payload: bytes, reason: str) -> None:
     reply = rig.reg.dispatch("open_gate", payload, source="mqtt")
     assert (reply["ok"], reply["reason"]) == (False, reason)
     assert rig.calls == []
-    assert [e["reason"] for e in rig.events("security")] == [reason]
+    assert [e["reason"] for e in rig.data("security")] == [reason]
 
 
 def test_unknown_command_and_handler_error(rig: Rig) -> None:
@@ -95,13 +77,13 @@ def test_unknown_command_and_handler_error(rig: Rig) -> None:
                             source="mqtt")["reason"] == "too_large"
     assert rig.reg.dispatch("echo", b'{"args": {"a": 1}}', source="mqtt") == {
         "ok": True, "args": {"a": 1}}
-    assert [e["reason"] for e in rig.events("security")] == ["unknown_command", "too_large"]
+    assert [e["reason"] for e in rig.data("security")] == ["unknown_command", "too_large"]
 
 
 def test_local_socket_needs_no_signature(rig: Rig) -> None:
     reply = rig.reg.dispatch("open_gate", json.dumps({"args": {"zone": "hall"}}).encode(),
                              source="local")
-    assert reply["ok"] and rig.events("security") == []
+    assert reply["ok"] and rig.data("security") == []
 
 
 def test_local_only_command_is_refused_over_mqtt_before_parsing(rig: Rig) -> None:
@@ -110,7 +92,7 @@ def test_local_only_command_is_refused_over_mqtt_before_parsing(rig: Rig) -> Non
     assert rig.reg.dispatch("import", b"{not json", source="mqtt")["reason"] == "local_only"
     assert rig.calls == []
     assert rig.reg.dispatch("import", big, source="local")["ok"] is True
-    assert [e["reason"] for e in rig.events("security")] == ["local_only", "local_only"]
+    assert [e["reason"] for e in rig.data("security")] == ["local_only", "local_only"]
     assert rig.reg.help()["import"].startswith("[local] ")
 
 

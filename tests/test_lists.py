@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import date, time
 from pathlib import Path
@@ -20,6 +21,7 @@ from gated.lists import (
     parse_snapshot,
 )
 from gated.store import Store
+from tests.support.state_rig import StateRig
 
 BADGES = [{"uid": "04a1b2c3", "zones": ["office"], "label": "staff"},
           {"uid": "DEADBEEF", "revoked": True, "label": "contractor"}]
@@ -124,22 +126,12 @@ def test_refusal_in_a_batch_leaves_the_batch_alone(tmp_path: Path) -> None:
     """A refused list change is answered inside its batch: the items committed with it run
     once (a raised refusal would roll them back and run them again) and the refusal's
     ``list.sync`` event is committed with them."""
-    import threading
-
-    from gated import outbox
-    from gated.config import OutboxConfig
-    from gated.outbox import Outbox
-    from gated.state import Batch, StateLoop
-
-    st = Store(tmp_path, [Lists.ensure_schema, outbox.ensure_schema])
-    st.open()
-    loop = StateLoop(st, Outbox(st, OutboxConfig(), "s", "b"))
-    loop.start()
-    try:
-        lists = loop.call(lambda b: Lists(b.conn)).result(5)
+    with StateRig(tmp_path, [Lists.ensure_schema]) as rig:
+        loop = rig.loop
+        lists = rig.run(lambda b: Lists(b.conn))
         gate, ran = threading.Event(), []
         loop.post(lambda b: gate.wait(5))  # holds the thread so the next three share a batch
-        before = loop.post(lambda b: ran.append("before"))
+        loop.post(lambda b: ran.append("before"))
         gap = loop.call(lambda b: lists.apply_in(
             b, lambda: lists.apply_delta(ListKind.ALERTS, 4, 5, [], [], delta_checksum([], [])),
             kind="alerts", version=5, entries=0, source="mqtt", op="delta"))
@@ -147,18 +139,11 @@ def test_refusal_in_a_batch_leaves_the_batch_alone(tmp_path: Path) -> None:
         gate.set()
         refused = gap.result(5)
         after.result(5)
-        assert before is None and isinstance(refused, ListError)
+        assert isinstance(refused, ListError)
         assert refused.reason == "version_gap" and ran == ["before", "after"]
-
-        def sync_events(b: Batch) -> list[dict]:  # type: ignore[type-arg]
-            return [json.loads(r[0])["data"] for r in b.conn.execute(
-                "SELECT body FROM events WHERE type = 'list.sync'")]
-        assert loop.call(sync_events).result(5) == [
+        assert [e["data"] for e in rig.events("list.sync")] == [
             {"list": "alerts", "version": 5, "ok": False, "reason": "version_gap",
              "source": "mqtt"}]
-    finally:
-        loop.stop()
-        st.close()
 
 
 def test_fifty_thousand_entries(store: Store) -> None:

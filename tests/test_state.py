@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -11,16 +10,13 @@ import pytest
 
 from gated.config import OutboxConfig
 from gated.events import EventType
-from gated.outbox import Outbox, ensure_schema
-from gated.state import Batch, StateLoop
-from gated.store import Store
+from gated.state import Batch
+from tests.support.state_rig import StateRig
 
 
 def test_timed_out_call_is_withdrawn_not_run_late(tmp_path: Path) -> None:
-    store = Store(tmp_path, [ensure_schema])
-    store.open()
-    loop = StateLoop(store, Outbox(store, OutboxConfig(), "s", "b"))
-    loop.start()
+    rig = StateRig(tmp_path)
+    loop = rig.loop
     release = threading.Event()
     ran: list[str] = []
     try:
@@ -53,40 +49,26 @@ def test_timed_out_call_is_withdrawn_not_run_late(tmp_path: Path) -> None:
         assert started.is_set()
     finally:
         release.set()
-        loop.stop()
-        store.close()
+        rig.close()
 
 
 def test_eviction_is_counted_and_reported_in_one_alarm_event(tmp_path: Path) -> None:
     """A full outbox drops heartbeats first and says so, once per batch, in an alarm-priority
     ``outbox.evicted`` event that is itself kept (room is reserved for alarms)."""
-    store = Store(tmp_path, [ensure_schema])
-    store.open()
     cfg = OutboxConfig(max_rows=100)
-    ob = Outbox(store, cfg, "s", "b")
-    loop = StateLoop(store, ob)
-    loop.start()
-    try:
+    with StateRig(tmp_path, outbox_cfg=cfg) as rig:
         def burst(b: Batch) -> None:
             b.emit(EventType.TICKET_ISSUED, {"number": "A001"})
             for i in range(150):
                 b.emit(EventType.HEARTBEAT, {"i": i})
-        loop.call(burst).result(10)
+        rig.run(burst)
         kept = 100 - int(100 * cfg.reserved_fraction)  # rows for everything but alarms
         expected = 151 - kept
-
-        def rows(b: Batch) -> list[dict]:  # type: ignore[type-arg]
-            return [json.loads(r[0]) for r in b.conn.execute("SELECT body FROM events "
-                                                              "ORDER BY seq")]
-        events = loop.call(rows).result(5)
-        evicted = [e for e in events if e["type"] == "outbox.evicted"]
+        evicted = rig.events("outbox.evicted")
         assert [e["data"] for e in evicted] == [{"evicted": {"heartbeat": expected},
                                                  "evicted_total": expected}]
-        assert evicted[0]["priority"] == "alarm" and ob.evicted_total == expected
-        assert [e["data"] for e in events if e["type"] == "ticket.issued"] == [
+        assert evicted[0]["priority"] == "alarm" and rig.outbox.evicted_total == expected
+        assert [e["data"] for e in rig.events("ticket.issued")] == [
             {"number": "A001"}]  # a heartbeat went, not the ticket
-        heartbeats = [e["data"]["i"] for e in events if e["type"] == "heartbeat"]
+        heartbeats = [e["data"]["i"] for e in rig.events("heartbeat")]
         assert heartbeats == list(range(expected, 150))  # the oldest (lowest seq) went first
-    finally:
-        loop.stop()
-        store.close()

@@ -19,10 +19,9 @@ from paho.mqtt.properties import Properties
 
 from gated.config import BoothConfig, GatedConfig, MqttConfig, SiteConfig, TlsConfig
 from gated.events import EventType
-from gated.outbox import Outbox, ensure_schema
-from gated.state import Batch, StateLoop
-from gated.store import Store
+from gated.state import Batch
 from tests.support.mosquitto import CENTRE_USER, Broker
+from tests.support.state_rig import StateRig
 
 SITE = "s1"
 BOOTH = "east-gate"
@@ -54,17 +53,12 @@ def booth_config(broker: Broker, state_dir: Path, *, password: str = BOOTH_PW,
                        mqtt=MqttConfig(**defaults))
 
 
-class Booth:
-    """Store + outbox + state thread; ``uplink`` is started by the test."""
+class Booth(StateRig):
+    """Store + outbox + state thread under the uplink tests' site and booth ids; ``uplink`` is
+    started by the test."""
 
     def __init__(self, state_dir: Path, extra_hooks: list[Any] | None = None) -> None:
-        self.store = Store(state_dir, [ensure_schema, *(extra_hooks or [])])
-        self.store.open()
-        self.outbox = Outbox(self.store, GatedConfig(site=SiteConfig(id=SITE),
-                                                     booth=BoothConfig(id=BOOTH)).outbox,
-                             SITE, BOOTH)
-        self.loop = StateLoop(self.store, self.outbox)
-        self.loop.start()
+        super().__init__(state_dir, extra_hooks or [], site=SITE, booth=BOOTH)
 
     def emit(self, n: int, type_: EventType = EventType.TICKET_ISSUED,
              payload: Callable[[int], dict[str, Any]] | None = None) -> list[tuple[int, str]]:
@@ -76,16 +70,6 @@ class Booth:
             return out
         result: list[tuple[int, str]] = self.loop.call(job).result(timeout=30)
         return result
-
-    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        def job(b: Batch) -> list[tuple[Any, ...]]:
-            return list(b.conn.execute(sql, args).fetchall())
-        rows: list[tuple[Any, ...]] = self.loop.call(job).result(timeout=10)
-        return rows
-
-    def close(self) -> None:
-        self.loop.stop()
-        self.store.close()
 
 
 @dataclass
