@@ -121,22 +121,21 @@ class Outbox:
                                   f"{e.strerror}") from e
             self._hwm = seq + SEQ_BLOCK
         object.__setattr__(event, "seq", seq)  # frozen for everyone after this point
-        stored = event
-        raw = stored.to_json_bytes(self.site, self.booth)
+        raw = event.to_json_bytes(self.site, self.booth)
         size, body = len(raw), raw.decode()
-        if not self._make_room(stored.priority, size):
-            self.pending_evictions[str(stored.type)] += 1
+        if not self._make_room(event.priority, size):
+            self.pending_evictions[str(event.type)] += 1
             self._count_evicted(1)
             self.last_seq = seq  # the number is burnt: central sees the gap, never a reuse
-            return stored
+            return event
         self._conn.execute(
             "INSERT INTO events (seq, id, type, priority, ts, size, body, attempts) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-            (seq, stored.id, str(stored.type), int(stored.priority), stored.ts, size, body))
+            (seq, event.id, str(event.type), int(event.priority), event.ts, size, body))
         self.last_seq = seq
         self.depth += 1
         self.bytes += size
-        return stored
+        return event
 
     def flush(self) -> None:
         """Persist ``last_seq`` in the open transaction (once per commit, not per event)."""
