@@ -35,12 +35,15 @@ def test_ids_stay_monotonic_when_the_clock_steps_back(monkeypatch: pytest.Monkey
     assert _ms_of(later[-1]) == _ms_of(first)  # held at the last time until the clock is past it
 
 
-def test_counter_overflow_borrows_the_next_millisecond() -> None:
+def test_counter_overflow_borrows_the_next_millisecond(monkeypatch: pytest.MonkeyPatch) -> None:
     gen = _IdGenerator()
-    a = gen.new()
-    gen._rand = (1 << 80) - 1  # the 80-bit part of this millisecond is used up
-    b = gen.new()
-    assert b > a and _ms_of(b) == _ms_of(a) + 1 and b.endswith("0" * 16)
+    gen.new()
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() - 60)  # the clock stays behind the last id
+    gen._rand = (1 << 80) - 3  # and this millisecond's 80-bit part is nearly used up
+    a, last, b = gen.new(), gen.new(), gen.new()
+    assert a < last < b and _ms_of(a) == _ms_of(last) and last.endswith("Z" * 16)
+    assert _ms_of(b) == _ms_of(a) + 1 and b.endswith("0" * 16)
 
 
 @pytest.mark.parametrize(("kind", "priority"), [
