@@ -119,6 +119,17 @@ def test_really_full_disk_survives_and_recovers(tmp_path: Path) -> None:
         store.close()
 
 
+def _quiet_moment(store: Store) -> None:
+    """Pause the writer, as the daemon's quiet moments do, until two checkpoints have ended:
+    the second started inside the pause, so it copied the whole WAL and the next
+    write starts the WAL over. Waiting on the count, not a fixed sleep, keeps this test honest
+    on a loaded machine (a fixed 50 ms once let the WAL reach 5 MB under a parallel run)."""
+    start = store.checkpointer.checkpoints
+    deadline = time.monotonic() + 10
+    while store.checkpointer.checkpoints < start + 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def _wal_size_after_writes(tmp: Path, checkpointer_running: bool) -> tuple[int, int]:
     """Write ~8 MB of events in 400 commits; the WAL file's size and checkpoints run."""
     store = Store(tmp, [ensure_schema])
@@ -133,8 +144,8 @@ def _wal_size_after_writes(tmp: Path, checkpointer_running: bool) -> tuple[int, 
             with store.transaction():
                 for i in range(20):
                     ob.append(Event.make(EventType.TICKET_ISSUED, {"i": i, "pad": "x" * 1000}))
-            if n % 20 == 19:
-                time.sleep(0.05)  # let a checkpoint run, as the daemon's quiet moments do
+            if n % 20 == 19 and checkpointer_running:
+                _quiet_moment(store)
         wal = store.path.with_name(store.path.name + "-wal")
         return wal.stat().st_size, store.checkpointer.checkpoints
     finally:
