@@ -4,7 +4,10 @@ Prints events/s and per-append latency (submit -> durable) for both, measured in
 on the same disk. Two baselines: one thread committing each event (the cheapest possible
 one-commit loop, no thread hand-offs) and the same producer threads each committing their own
 event (the design group commit replaces). Targets (issue 2): group commit >= 4x the one-commit
-rate, each append durable within 5 ms (p99).
+rate, each append durable within 5 ms (p99). The daemon's devices post events and never wait
+(DESIGN.md, Concurrency), so the headline is the highest multiple of the baseline that four
+posting devices keep with p99 <= 5 ms; the waiting producers' row shows the other case, where
+the GIL serialises sixteen Python threads' own work with the state thread's.
 
     python bench/bench_outbox.py [--events 4000] [--producers 16] [--dir DIR]
 """
@@ -123,9 +126,10 @@ def posted(d: Path, n: int, producers: int, rate: float) -> tuple[float, list[fl
                 lat.append(now - submitted.pop(k))
         if len(lat) >= n:
             done.set()
+    per = n // producers
+    n = per * producers
     loop.on_commit.append(committed)
     loop.start()
-    per = n // producers
 
     burst = 8
     gap = burst * producers / rate
@@ -192,22 +196,32 @@ def main() -> None:
     r1, l1 = one_commit_per_event(base / "single", a.events // 4)
     r1c, l1c = one_commit_concurrent(base / "single-threads", a.events // 4, a.producers)
     r2, l2, commits = group_commit(base / "group", a.events, a.producers)
-    r3, l3, commits3 = posted(base / "posted", a.events * 2, 4, rate=4 * r1)
-    print(f"{'mode':<28}{'events/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-    print(f"{'baseline: 1 commit/event':<28}{r1:>12.0f}{statistics.median(l1) * 1000:>10.2f}"
-          f"{pct(l1, 0.99):>10.2f}{max(l1) * 1000:>10.2f}")
-    print(f"{f'1 commit/event, {a.producers} thr':<28}{r1c:>12.0f}"
-          f"{statistics.median(l1c) * 1000:>10.2f}{pct(l1c, 0.99):>10.2f}{max(l1c) * 1000:>10.2f}")
-    print(f"{f'group commit, {a.producers} producers':<28}{r2:>12.0f}"
-          f"{statistics.median(l2) * 1000:>10.2f}{pct(l2, 0.99):>10.2f}{max(l2) * 1000:>10.2f}")
-    print(f"{'4 devices post at 4x base':<28}{r3:>12.0f}"
-          f"{statistics.median(l3) * 1000:>10.2f}{pct(l3, 0.99):>10.2f}{max(l3) * 1000:>10.2f}")
-    print(f"speed-up {r2 / r1:.1f}x with producers waiting for each append "
-          f"({r2 / r1c:.1f}x the same {a.producers} threads committing each event) "
-          f"({a.events / commits:.1f} events/commit), {r3 / r1:.1f}x with devices posting "
-          f"({a.events * 2 / commits3:.1f} events/commit); target >= 4x. p99 durable "
-          f"{pct(l2, 0.99):.2f} / {pct(l3, 0.99):.2f} ms (target <= 5 ms)")
+    print(f"{'mode':<30}{'events/s':>10}{'x base':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+          f"{'ev/commit':>11}")
 
+    def row(name: str, rate: float, lat: list[float], per_commit: float) -> None:
+        print(f"{name:<30}{rate:>10.0f}{rate / r1:>8.1f}{statistics.median(lat) * 1000:>9.2f}"
+              f"{pct(lat, 0.99):>9.2f}{max(lat) * 1000:>9.2f}{per_commit:>11.1f}")
+
+    row("baseline: 1 commit/event", r1, l1, 1)
+    row(f"1 commit/event, {a.producers} threads", r1c, l1c, 1)
+    row(f"group, {a.producers} producers wait", r2, l2, a.events / commits)
+    # The daemon's own path: devices post and go on. Offered at rising multiples of the
+    # baseline; a row is kept when its rate holds and its p99 is within 5 ms. A row can miss on
+    # one slow commit of the disk (max ~10 ms) while a higher one keeps, so all rows run.
+    kept: dict[int, float] = {}
+    # Each row runs for at least 2 s, so that it includes the WAL checkpoints that a longer
+    # run meets (a short one at a high rate would end before the checkpointer's first look).
+    for multiple in (4, 6, 8, 12, 16, 24):
+        n = max(a.events * 2, int(multiple * r1 * 2.0))
+        r3, l3, commits3 = posted(base / f"posted-{multiple}", n, 4, rate=multiple * r1)
+        row(f"group, 4 devices post at {multiple}x", r3, l3, n / commits3)
+        if r3 >= 0.95 * multiple * r1 and pct(l3, 0.99) <= 5.0:
+            kept[multiple] = pct(l3, 0.99)
+    at4 = f"kept, p99 {kept[4]:.2f} ms" if 4 in kept else "NOT kept"
+    print(f"target >= 4x with p99 durable <= 5 ms: devices posting at 4x {at4}; highest "
+          f"multiple kept {max(kept, default=0)}x; producers waiting {r2 / r1:.1f}x, "
+          f"p99 {pct(l2, 0.99):.2f} ms")
 
 if __name__ == "__main__":
     main()

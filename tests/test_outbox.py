@@ -125,6 +125,54 @@ def test_refused_rows_go_to_dead_letter(tmp_path: Path) -> None:
     store.close()
 
 
+def test_rows_written_at_commit_are_seen_by_everything_inside_the_transaction(
+        tmp_path: Path) -> None:
+    """Rows are INSERTed at commit in chunks (128, 64, ..., 1); every read, ack, refusal and
+    eviction in the same transaction sees the rows appended before it, and a rollback leaves
+    neither rows nor counters behind."""
+    store, ob = _open(tmp_path, max_rows=250, reserved_fraction=0.0)
+    def one() -> Event:
+        return ob.append(Event.make(EventType.TICKET_ISSUED, {}))
+
+    with store.transaction():
+        evs = [ob.append(Event.make(EventType.TICKET_ISSUED, {"i": i})) for i in range(197)]
+        assert ob.ack([evs[0].seq]) == 1
+        evs.append(one())
+        assert ob.refused(evs[-1].seq, "too large", max_attempts=1) == (True, 1)
+        evs.append(one())
+        assert ob.pending(evs[-2].seq, 3)[0].seq == evs[-1].seq
+        evs.append(one())
+        assert ob.stats().depth == 198
+        more = [ob.append(Event.make(EventType.HEARTBEAT, {"i": i})) for i in range(53)]
+        # 198 + 53 = 251 > 250: the oldest lowest-priority row, appended in this transaction,
+        # is the one evicted.
+        assert ob.take_eviction_report() == {"heartbeat": 1}
+    rows = read_pending(store.conn, 0, 1000)
+    assert [r.seq for r in rows] == [e.seq for e in evs[1:-3] + evs[-2:] + more[1:]]
+    assert all(r.body.startswith("{") and r.attempts == 0 for r in rows)
+    assert read_stats(store.conn).depth == ob.depth == 250
+    with pytest.raises(RuntimeError), store.transaction():
+        ob.append(Event.make(EventType.TICKET_ISSUED, {"i": -1}))
+        raise RuntimeError("handler failed")
+    ob.resync()
+    assert read_stats(store.conn).depth == ob.depth == 250
+    with store.transaction():
+        (late,) = [ob.append(Event.make(EventType.ALARM, {"kind": "x"}))]
+    assert read_pending(store.conn, 0, 1000)[-1].seq == late.seq  # no stale row came back
+    assert len(read_pending(store.conn, 0, 1000)) == 250
+    store.close()
+    store, ob = _open(tmp_path / "fresh")
+    with store.transaction():
+        for _ in range(10):
+            one()
+        assert ob.evict_for_space(0.5) == 5
+        for _ in range(3):
+            one()
+        assert ob.purge_older_than("9999-01-01T00:00:00Z") == {"ticket.issued": 8}
+    assert read_stats(store.conn).depth == ob.depth == 0
+    store.close()
+
+
 def test_group_commit_batches_concurrent_appends(tmp_path: Path) -> None:
     store, ob = _open(tmp_path)
     loop = StateLoop(store, ob)
