@@ -9,8 +9,8 @@ Rules a caller must know:
 - Appended rows are written to SQLite in one multi-row INSERT just before the commit
   (``flush``), not one statement per event: every statement lets go of the GIL, and with a
   dozen device threads waiting for it each let-go cost the state thread tens of microseconds.
-  Every other statement on ``events`` writes the waiting rows first, so a caller never sees
-  the difference.
+  Every other outbox method writes the waiting rows first; raw SQL on ``events`` inside the
+  same transaction must call ``write_rows()`` first (nothing in gated does; the test rigs do).
 - The store is bounded by rows and bytes. When full it evicts the lowest priority first and,
   within one priority, the lowest ``seq`` (never by wall clock). A share of the bound is kept
   for ALARM events, which only ever evict other alarms. Delivered rows are deleted at once.
@@ -146,14 +146,14 @@ class Outbox:
 
     def flush(self) -> None:
         """Write the appended rows and ``last_seq`` in the open transaction (once per commit)."""
-        self._write_rows()
+        self.write_rows()
         if self.last_seq != self._meta_seq:
             self._set_meta("last_seq", self.last_seq)
             self._meta_seq = self.last_seq
 
-    def _write_rows(self) -> None:
-        """INSERT the rows appended since the last write: chunks of powers of two, so at most
-        eight distinct statements ever reach the connection's statement cache."""
+    def write_rows(self) -> None:
+        """INSERT the rows appended since the last write, in the open transaction. Chunks are
+        powers of two, so at most eight distinct statements reach the statement cache."""
         rows, self._rows = self._rows, []
         while rows:
             k = min(_INSERT_MAX_ROWS, 1 << (len(rows).bit_length() - 1))
@@ -166,7 +166,7 @@ class Outbox:
         if size > max_bytes:
             return False
         while self.depth + 1 > max_rows or self.bytes + size > max_bytes:
-            self._write_rows()
+            self.write_rows()
             victim = self._conn.execute(
                 "SELECT seq, type, size FROM events WHERE priority <= ? "
                 "ORDER BY priority, seq LIMIT 1", (int(priority),)).fetchone()
@@ -182,7 +182,7 @@ class Outbox:
     def evict_for_space(self, fraction: float = 0.1) -> int:
         """Disk full: drop the lowest-value tenth of the rows to free pages for new events."""
         n = max(1, int(self.depth * fraction))
-        self._write_rows()
+        self.write_rows()
         rows = self._conn.execute(
             "SELECT seq, type, size FROM events WHERE priority < ? ORDER BY priority, seq "
             "LIMIT ?", (int(EventPriority.ALARM), n)).fetchall()
@@ -204,7 +204,7 @@ class Outbox:
 
     def ack(self, seqs: list[int]) -> int:
         """Delete rows the broker acknowledged; returns how many were still there."""
-        self._write_rows()
+        self.write_rows()
         done = 0
         for seq in seqs:
             row = self._conn.execute("DELETE FROM events WHERE seq = ? RETURNING size",
@@ -218,7 +218,7 @@ class Outbox:
     def refused(self, seq: int, reason: str, max_attempts: int) -> tuple[bool, int]:
         """Count a broker refusal: (moved to dead_letter, refusals so far). The count lives
         in the row (``attempts``), so it survives restarts and needs no copy in memory."""
-        self._write_rows()
+        self.write_rows()
         row = self._conn.execute(
             "UPDATE events SET attempts = attempts + 1 WHERE seq = ? "
             "RETURNING attempts, id, type, body, size, ts", (seq,)).fetchone()
@@ -236,7 +236,7 @@ class Outbox:
 
     def purge_older_than(self, cutoff_iso: str) -> dict[str, int]:
         """Retention: drop undelivered rows stamped before ``cutoff_iso`` (clock must be sane)."""
-        self._write_rows()
+        self.write_rows()
         rows = self._conn.execute(
             "DELETE FROM events WHERE ts < ? RETURNING type, size", (cutoff_iso,)).fetchall()
         counts: Counter[str] = Counter()
@@ -261,11 +261,11 @@ class Outbox:
 
     # ------------------------------------------------------------------ reading
     def pending(self, after_seq: int = 0, limit: int = 100) -> list[PendingRow]:
-        self._write_rows()
+        self.write_rows()
         return read_pending(self._conn, after_seq, limit)
 
     def stats(self) -> OutboxStats:
-        self._write_rows()
+        self.write_rows()
         return read_stats(self._conn)
 
     # ------------------------------------------------------------------ meta

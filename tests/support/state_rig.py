@@ -31,8 +31,11 @@ class StateRig:
         return self.loop.call(fn).result(timeout)
 
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = self.run(
-            lambda b: list(b.conn.execute(sql, args).fetchall()))
+        def read(b: Batch) -> list[tuple[Any, ...]]:
+            b.outbox.write_rows()  # events appended earlier in this batch, as SQL sees them
+            return list(b.conn.execute(sql, args).fetchall())
+
+        rows: list[tuple[Any, ...]] = self.run(read)
         return rows
 
     def events(self, etype: str | None = None) -> list[dict[str, Any]]:
