@@ -178,3 +178,22 @@ def test_sync_lists_asks_the_centre_for_snapshots(rig: Rig) -> None:
     rig.broker.stop()
     assert holds_within(lambda: not rig.uplink.state()["connected"], 10)
     assert rig.uplink.request_sync(["alerts"]) is False
+
+
+@pytest.mark.timeout(60)
+def test_commands_and_lists_arrive_after_the_broker_forgot_every_session(rig: Rig) -> None:
+    """The booth subscribes again on every connect: a broker that comes back without its
+    sessions (rebuilt, replaced) still reaches the booth's command and list topics."""
+    assert rig.command("echo", b'{"args": {"n": 1}}')["ok"] is True
+    before = rig.uplink.state()["connects"]
+    rig.broker.restart(forget_sessions=True)
+    assert holds_within(lambda: rig.uplink.state()["connects"] > before
+                        and rig.uplink.state()["connected"], 15)
+    assert holds_within(lambda: getattr(rig.centre, "_subscribed", False), 10)
+    time.sleep(0.3)  # both sides' new subscriptions granted
+    reply = rig.command("echo", b'{"args": {"n": 2}}')
+    assert reply["ok"] is True and reply["args"] == {"n": 2}
+    snap = {"op": "snapshot", "list": "staff_badges", "version": 1, "entries": BADGES,
+            "checksum": entries_checksum(BADGES)}
+    assert _sync(rig, "staff_badges", snap)["ok"] is True
+    assert rig.lists.versions()["staff_badges"] == 1

@@ -172,8 +172,14 @@ require_certificate true
         if proc.stderr is not None:
             proc.stderr.close()
 
-    def restart(self) -> None:
+    def restart(self, *, forget_sessions: bool = False) -> None:
+        """Stop and start again. ``forget_sessions`` deletes the persistence file in between,
+        as a broker rebuilt or replaced by the centre would come back: no client's
+        subscriptions or queued messages survive, so a client that relied on its persistent
+        session would hear nothing any more."""
         self.stop()
+        if forget_sessions:
+            (self.directory / "mosquitto.db").unlink(missing_ok=True)
         self.start()
 
     @property
