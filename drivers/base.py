@@ -149,6 +149,20 @@ class GateInputs(Observation):
     fire_alarm: bool
 
 
+class ButtonKind(enum.StrEnum):
+    """The booth's visitor push-buttons (wired to a relay board's inputs)."""
+
+    ASSIST = "assist"  # priority help: disability, pregnancy, ... (the reason is never asked)
+    ESCALATION = "escalation"  # "办不成事找局长"
+
+
+@dataclass(frozen=True)
+class ButtonPressed(Observation):
+    """One press of a visitor push-button: sent once per press, never for a held button."""
+
+    button: ButtonKind
+
+
 class GateAlarmKind(enum.StrEnum):
     JAM = "jam"
     FORCED = "forced"

@@ -4,7 +4,8 @@ OPEN, CLOSE and STOP are momentary relay pulses on the controller's dry-contact 
 FC05 coil on, then off ``pulse_ms`` later (the "off" is written from ``poll``, so ``execute``
 returns at once), or with ``vendor_pulse`` one Waveshare flash command the board times itself.
 An optional relay drives the assist lamp or buzzer. Inputs are read with FC02 every
-``poll_interval_ms``: open and closed limits, the loop or infrared safety beam, the fire alarm.
+``poll_interval_ms``: open and closed limits, the loop or infrared safety beam, the fire alarm,
+and the visitors' assist and escalation buttons if wired there (``drivers/buttons.py``).
 
 Behaviour the core can rely on:
 - ``open`` arms auto-close: the arm closes once a passage is complete (beam interrupted then
@@ -38,6 +39,8 @@ from typing import TypeVar
 import structlog
 
 from drivers.base import (
+    ButtonKind,
+    ButtonPressed,
     CommandDone,
     DeviceCommand,
     DeviceError,
@@ -51,6 +54,7 @@ from drivers.base import (
     Observation,
     ProtocolError,
 )
+from drivers.buttons import ButtonEdges
 from drivers.modbus_link import RtuLink
 from drivers.modbus_rtu import (
     CoilValue,
@@ -83,6 +87,7 @@ class Intent(enum.StrEnum):
 
 
 INPUTS = ("open_limit", "closed_limit", "safety_beam", "fire_alarm")
+BUTTONS = {"assist_button": ButtonKind.ASSIST, "escalation_button": ButtonKind.ESCALATION}
 ATTEMPTS = 2  # one retry for a lost or garbled frame, which RS-485 noise makes routine
 
 
@@ -104,10 +109,14 @@ class ModbusGate(Gate):
         self._flash = {r: flash_request(addr, c, config.pulse_ms)
                        for r, c in self._coil.items() if c <= 0xFF}
         self._wired = {f: n for f in INPUTS if (n := getattr(config.inputs, f)) is not None}
-        self._first_input = min(self._wired.values(), default=0)
-        count = max(self._wired.values(), default=0) - self._first_input + 1
+        self._button_inputs = {b: n for f, b in BUTTONS.items()
+                               if (n := getattr(config.inputs, f)) is not None}
+        numbers = [*self._wired.values(), *self._button_inputs.values()]
+        self._first_input = min(numbers, default=0)
+        count = max(numbers, default=0) - self._first_input + 1
         self._read_request = (read_discrete_inputs_request(addr, self._first_input, count)
-                              if self._wired else None)
+                              if numbers else None)
+        self._buttons = ButtonEdges()
         self._poll_s = config.poll_interval_ms / 1000
         self._handlers: dict[str, Callable[[DeviceCommand, float], list[Observation]]] = {
             "open": self._cmd_open, "hold_open": self._cmd_open, "close": self._cmd_close,
@@ -117,6 +126,7 @@ class ModbusGate(Gate):
     def _reset(self) -> None:
         self._inputs = GateInputs(False, False, False, False)
         self._seen = False  # inputs read at least once since open()
+        self._buttons.reset()
         self._pending: list[Observation] = []
         self._intent = Intent.NONE
         self._travel: tuple[Intent, float] | None = None  # target and deadline
@@ -145,7 +155,8 @@ class ModbusGate(Gate):
                 self._send(self._off[relay], check_write_coil_reply)
             if self._read_request is not None:
                 now = time.monotonic()
-                self._pending = self._on_inputs(self._read(), now, first=True)
+                inputs, _ = self._read()  # a button down at the first read is not a press
+                self._pending = self._on_inputs(inputs, now, first=True)
         except DeviceError:
             self._link.close()
             raise
@@ -293,14 +304,18 @@ class ModbusGate(Gate):
         return out + self._timers(now)
 
     def _refresh(self, now: float) -> list[Observation]:
-        return self._on_inputs(self._read(), now)
+        inputs, presses = self._read()
+        return [*presses, *self._on_inputs(inputs, now)]
 
-    def _read(self) -> GateInputs:
+    def _read(self) -> tuple[GateInputs, list[ButtonPressed]]:
         assert self._read_request is not None
         bits = self._send(self._read_request, parse_read_discrete_inputs_reply)
         low = self.config.inputs.active_low
         active = {f: bits[n - self._first_input] != low for f, n in self._wired.items()}
-        return GateInputs(**{f: active.get(f, False) for f in INPUTS})
+        presses = self._buttons.update(
+            {b: bits[n - self._first_input] != low for b, n in self._button_inputs.items()},
+            time.monotonic())
+        return GateInputs(**{f: active.get(f, False) for f in INPUTS}), presses
 
     def _timers(self, now: float) -> list[Observation]:
         out: list[Observation] = []

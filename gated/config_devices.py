@@ -55,16 +55,27 @@ class GateInputMap(_Strict):
     closed_limit: int | None = Field(default=1, ge=0, le=0xFFFF)
     safety_beam: int | None = Field(default=2, ge=0, le=0xFFFF)
     fire_alarm: int | None = Field(default=3, ge=0, le=0xFFFF)
+    assist_button: int | None = Field(
+        default=None, ge=0, le=0xFFFF,
+        description="visitor's assist button: the next tap gets priority help and an escort")
+    escalation_button: int | None = Field(
+        default=None, ge=0, le=0xFFFF,
+        description="\"办不成事找局长\" button: opens an escalation for the booth")
     active_low: bool = False
 
     @model_validator(mode="after")
     def _one_read_covers_them(self) -> GateInputMap:
-        """All wired inputs are read with one FC02 request, which covers 2000 at most."""
-        wired = [n for n in (self.open_limit, self.closed_limit, self.safety_beam,
-                             self.fire_alarm) if n is not None]
+        """All wired inputs are read with one FC02 request, which covers 2000 at most; one
+        input cannot serve two purposes."""
+        named = {k: v for k, v in self.model_dump().items() if k != "active_low"}
+        wired = [n for n in named.values() if n is not None]
         if wired and max(wired) - min(wired) >= 2000:
             raise ValueError("wired inputs must lie within 2000 numbers of each other "
                              "(one Modbus read covers them all)")
+        for n in set(wired):
+            users = [k for k, v in named.items() if v == n]
+            if len(users) > 1:
+                raise ValueError(f"input {n} is wired to both {users[0]} and {users[1]}")
         return self
 
 

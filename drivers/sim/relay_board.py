@@ -9,9 +9,10 @@ does not have (ILLEGAL_DATA_ADDRESS), bad values (ILLEGAL_DATA_VALUE) and other 
 Relays follow the board's coils; a rising edge on the OPEN/CLOSE/STOP relay (numbers from
 ``GateCoils``) presses that button of the ``BarrierArm``. Inputs follow ``GateInputMap``:
 open and closed limits from the arm, the safety beam and fire input from ``set_beam`` /
-``set_fire``. Knobs for faults: ``jam``, ``force_open()``, ``fault`` (``BoardFault.GARBAGE``
-answers noise of the right length, ``SILENT`` answers nothing) and ``unplug()``, which closes
-the pty so the driver sees the device vanish.
+``set_fire``, the visitors' assist and escalation buttons from ``set_button`` (or ``press``).
+Knobs for faults: ``jam``, ``force_open()``, ``fault`` (``BoardFault.GARBAGE`` answers noise
+of the right length, ``SILENT`` answers nothing) and ``unplug()``, which closes the pty so the
+driver sees the device vanish.
 
 Runs in its own thread; every public method is safe to call from another thread. Standalone:
 ``python -m drivers.sim.relay_board`` prints the port and takes console commands.
@@ -27,7 +28,7 @@ from collections import deque
 
 import structlog
 
-from drivers.base import ProtocolError
+from drivers.base import ButtonKind, ProtocolError
 from drivers.modbus_rtu import (
     FLASH_BASE,
     FLASH_UNIT_MS,
@@ -82,6 +83,7 @@ class RelayBoardSim(PtySim):
         self.ignored_frames = 0
         self._beam = False
         self._fire = False
+        self._buttons: dict[ButtonKind, bool] = {}
         self._flash_off: dict[int, float] = {}
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -96,6 +98,17 @@ class RelayBoardSim(PtySim):
     def set_fire(self, alarm: bool) -> None:
         with self._lock:
             self._fire = alarm
+
+    def set_button(self, button: ButtonKind, down: bool) -> None:
+        with self._lock:
+            self._buttons[button] = down
+
+    def press(self, button: ButtonKind, hold_s: float = 0.3) -> None:
+        """A visitor's push: down for ``hold_s`` (blocks), then up. Hold it longer than the
+        driver's poll interval, as a finger does, or the poll may miss it."""
+        self.set_button(button, True)
+        time.sleep(hold_s)
+        self.set_button(button, False)
 
     @property
     def jam(self) -> bool:
@@ -130,7 +143,10 @@ class RelayBoardSim(PtySim):
         m = self.input_map
         for number, value in ((m.open_limit, limits.open_limit),
                               (m.closed_limit, limits.closed_limit),
-                              (m.safety_beam, self._beam), (m.fire_alarm, self._fire)):
+                              (m.safety_beam, self._beam), (m.fire_alarm, self._fire),
+                              (m.assist_button, self._buttons.get(ButtonKind.ASSIST, False)),
+                              (m.escalation_button,
+                               self._buttons.get(ButtonKind.ESCALATION, False))):
             if number is not None and number < self.input_count:
                 bits[number] = value
         return [b != m.active_low for b in bits]
@@ -270,6 +286,8 @@ def _console(sim: RelayBoardSim) -> None:
         "fire on": lambda: sim.set_fire(True), "fire off": lambda: sim.set_fire(False),
         "jam on": lambda: setattr(sim, "jam", True), "jam off": lambda: setattr(sim, "jam", False),
         "force": sim.force_open,
+        "assist": lambda: sim.press(ButtonKind.ASSIST),
+        "escalate": lambda: sim.press(ButtonKind.ESCALATION),
         "garbage": lambda: setattr(sim, "fault", BoardFault.GARBAGE),
         "silent": lambda: setattr(sim, "fault", BoardFault.SILENT),
         "ok": lambda: setattr(sim, "fault", BoardFault.NONE),
