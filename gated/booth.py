@@ -21,6 +21,8 @@ import structlog
 
 from drivers.base import (
     BadgeRead,
+    ButtonKind,
+    ButtonPressed,
     CommandDone,
     DeviceCommand,
     DeviceKind,
@@ -121,6 +123,8 @@ class BoothLogic:
                                          "passages": obs.count})
         elif isinstance(obs, PrinterStatus):
             self._printer_status(b, device, obs)
+        elif isinstance(obs, ButtonPressed):
+            self._button(b, device, obs.button)
 
     def on_command_done(self, b: Batch, device: str, done: CommandDone) -> None:
         if self.printing.on_done(b, done):
@@ -269,6 +273,15 @@ class BoothLogic:
             self.printing.on_printer_ready(b)
 
     # ------------------------------------------------------------------ buttons and flags
+    def _button(self, b: Batch, device: str, button: ButtonKind) -> None:
+        """The visitor push-buttons wired to a gate's relay board: the same as the guard's
+        ``assist`` (kind ``other``: nobody is asked why) and ``escalate`` commands."""
+        log.info("button_pressed", device=device, button=str(button))
+        if button is ButtonKind.ASSIST:
+            self.press_assist(AssistKind.OTHER)
+        else:
+            self.cases.open_from_button(b, self.now(), device)
+
     def press_assist(self, kind: AssistKind) -> None:
         """Assist button: the next tap (or manual ticket) within the window gets priority."""
         self._assist = (kind, time.monotonic() + self.cfg.priority.assist_window_s)

@@ -19,10 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
+import structlog
 
 from gated.config import GatedConfig
 from gated.events import EventType, new_event_id
 from gated.state import Batch
+
+log = structlog.get_logger(__name__)
 
 
 class CaseKind(enum.StrEnum):
@@ -72,6 +75,22 @@ class Cases:
         b.emit(EventType.ESCALATION, {"case_id": case_id, "state": "open", "ticket_id": ticket_id,
                                       "number": number, "raises": 1, **detail})
         return case_id
+
+    def open_from_button(self, b: Batch, now: datetime, device: str) -> str | None:
+        """The escalation button: one unanswered case per button. Presses while the last one
+        is still open add nothing (it is raised again on its own schedule), so a visitor
+        pressing ten times, or a child playing, sends the centre one escalation. Returns the
+        new case's id, or None."""
+        row = b.conn.execute(
+            "SELECT id FROM b_cases WHERE state = 'open' AND kind = ? AND number IS NULL "
+            "AND json_extract(detail, '$.source') = 'button' "
+            "AND json_extract(detail, '$.device') = ?",
+            (str(CaseKind.ESCALATION), device)).fetchone()
+        if row is not None:
+            log.info("escalation_button_repeat", device=device, case_id=row[0])
+            return None
+        return self.open_escalation(b, now, {"source": "button", "device": device},
+                                    ticket_id=None, number=None)
 
     def ack(self, b: Batch, case_id: str, kind: CaseKind, by: str) -> dict[str, Any]:
         row = self._get(b.conn, case_id, kind)

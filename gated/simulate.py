@@ -23,10 +23,15 @@ from typing import Any
 
 import structlog
 
+from drivers.base import ButtonKind
 from gated.config import load_config
 
 log = structlog.get_logger(__name__)
 
+
+
+HALL_ASSIST_INPUT = 4
+HALL_ESCALATION_INPUT = 5
 
 
 class SimBooth:
@@ -51,6 +56,7 @@ class SimBooth:
         from drivers.sim.printer import PrinterSim
         from drivers.sim.relay_board import RelayBoardSim
         from drivers.sim.sam_reader import SamReaderSim
+        from gated.config_devices import GateInputMap
         from gated.identity import generate_site_key
 
         for d in (self.directory, self.tickets_dir, self.directory / "state"):
@@ -59,7 +65,8 @@ class SimBooth:
         if not key.exists():
             generate_site_key(key)
         try:
-            self.hall = self._stack.enter_context(RelayBoardSim(address=1))
+            self.hall = self._stack.enter_context(RelayBoardSim(address=1, inputs=GateInputMap(
+                assist_button=HALL_ASSIST_INPUT, escalation_button=HALL_ESCALATION_INPUT)))
             self.office = self._stack.enter_context(RelayBoardSim(address=1))
             self.printer = self._stack.enter_context(PrinterSim(self.tickets_dir))
             self.reader = self._stack.enter_context(SamReaderSim())
@@ -130,7 +137,6 @@ class Crowd:
         self.visitors = 0
         self.manual = 0
         self.calls = 0
-        self._lock = threading.Lock()
 
     def arrivals(self, stop: threading.Event) -> None:
         while not stop.wait(self.rng.expovariate(self.per_min / 60.0)):
@@ -146,8 +152,10 @@ class Crowd:
             self.manual += 1
             cmd("manual_ticket", {})
         else:
-            if r < 0.2:
+            if r < 0.15:  # the guard's console
                 cmd("assist", {"kind": self.rng.choice(["disability", "pregnancy"])})
+            elif r < 0.2:  # the push-button on the hall gate
+                self.gates["hall"].press(ButtonKind.ASSIST)
             card = synthetic_card(self.rng)
             self.reader.present(card)
             stop.wait(1.2)
@@ -225,6 +233,8 @@ port = "{reader}"
 type = "modbus_gate"
 port = "{hall}"
 zone = "hall"
+# the visitors' push-buttons are wired to the hall gate's relay board
+inputs = {{ assist_button = {HALL_ASSIST_INPUT}, escalation_button = {HALL_ESCALATION_INPUT} }}
 
 [devices.office_gate]
 type = "modbus_gate"

@@ -73,3 +73,22 @@ def test_unacknowledged_escalation_is_raised_again_and_closing_ends_it(rig: Rig)
     assert rig.run(lambda b: Cases.open_cases(b.conn)) == []
     assert [e["data"]["state"] for e in rig.events("escalation")] == ["open", "open", "acked",
                                                                        "closed"]
+
+
+def test_escalation_button_opens_one_case_until_it_is_answered(rig: Rig) -> None:
+    first = rig.run(lambda b: rig.cases.open_from_button(b, T0, "hall_gate"))
+    assert first is not None
+    assert rig.run(lambda b: rig.cases.open_from_button(b, T0, "hall_gate")) is None
+    other = rig.run(lambda b: rig.cases.open_from_button(b, T0, "office_gate"))
+    assert other not in (None, first)  # each button has its own
+    # a guard's escalation for a ticket is another matter: it never blocks the button's
+    rig.run(lambda b: rig.cases.open_escalation(b, T0, {"source": "guard"}, ticket_id="t",
+                                                number="A001"))
+    assert rig.run(lambda b: rig.cases.open_from_button(b, T0, "hall_gate")) is None
+    rig.run(lambda b: rig.cases.ack(b, first, CaseKind.ESCALATION, "director"))
+    again = rig.run(lambda b: rig.cases.open_from_button(b, T0, "hall_gate"))
+    assert again not in (None, first)
+    opened = [e["data"] for e in rig.events("escalation") if e["data"]["state"] == "open"]
+    assert [(e["source"], e.get("device")) for e in opened] == [
+        ("button", "hall_gate"), ("button", "office_gate"), ("guard", None),
+        ("button", "hall_gate")]

@@ -9,11 +9,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from drivers.base import ButtonKind
 from drivers.sim.barrier_arm import Button
 from gated.simulate import SimBooth
 from tests.support.cards import ADULT
@@ -235,3 +238,40 @@ def test_only_signed_commands_let_anyone_through_over_mqtt(tmp_path: Path) -> No
         assert reply["ok"] is True and reply["gates"] == ["office_gate"]
         assert wait_for(lambda: sim.office.presses(Button.OPEN) == 1, 10)
         assert d.terminate() == 0
+
+
+def test_visitor_buttons_on_the_hall_gate(sim: SimBooth, tmp_path: Path) -> None:
+    """The push-buttons wired to the hall gate's relay board: escalation opens one case however
+    often it is pressed while unanswered; assist gives the next tap priority help."""
+    cfg = str(sim.config_path)
+
+    def queue() -> dict[str, Any]:
+        status: dict[str, Any] = json.loads(gated("status", "-c", cfg).stdout)["status"]
+        return status["queue"]  # type: ignore[no-any-return]
+
+    with DaemonProcess(sim.config_path, tmp_path) as d:
+        def logged(event: str) -> int:
+            return d.log_path.read_text(errors="replace").count(event)
+
+        d.wait_for("READY=1")
+        wait_for(lambda: devices_ready(sim.config_path), 20)
+        sim.hall.press(ButtonKind.ESCALATION)
+        wait_for(lambda: queue()["open_escalations"], 10, "an escalation from the button")
+        for _ in range(3):  # an impatient visitor, past the rearm time each time
+            time.sleep(1.1)
+            sim.hall.press(ButtonKind.ESCALATION)
+        wait_for(lambda: logged("escalation_button_repeat") == 3, 10, "three repeats")
+        (case,) = queue()["open_escalations"]
+        assert case["number"] is None and queue()["open_assists"] == []
+        sim.hall.press(ButtonKind.ASSIST)
+        wait_for(lambda: logged("button_pressed") == 5, 10, "the assist press")
+        sim.reader.present(ADULT)  # 46 years old: priority only because of the button
+        wait_for(lambda: queue()["open_assists"], 10, "an assist request")
+        sim.reader.remove()
+        assert d.terminate() == 0
+    db = sqlite3.connect(sim.directory / "state" / "gated.db")
+    bodies = [json.loads(r[0]) for r in db.execute(
+        "SELECT body FROM events WHERE type IN ('escalation', 'assist.request') ORDER BY seq")]
+    db.close()
+    assert [(e["type"], e["data"].get("source"), e["data"].get("reason")) for e in bodies] == [
+        ("escalation", "button", None), ("assist.request", None, "assist")]
