@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import threading
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ import structlog
 
 from drivers.base import ButtonKind
 from gated.config import load_config
+from gated.outbox import OutboxStats, read_stats
+from gated.store import DB_NAME
 
 log = structlog.get_logger(__name__)
 
@@ -116,11 +119,16 @@ def run_simulation(directory: Path, *, visitors_per_min: float = 12.0, duration:
         stop.set()
         for t in threads:
             t.join(5)
-        status = daemon.status()
+        status = daemon.status()  # the devices as they served, before stopping closes them
         daemon.stop()
         printed = len(list(sim.tickets_dir.glob("*.png")))
-    print(_summary(sim.directory, sim.config_path, sim.tickets_dir, crowd, printed, status),
-          flush=True)
+        # After the stop: its own events (booth.stopped, devices closing) are in the outbox too,
+        # so the figure printed is the one `gated outbox stats` shows next.
+        with closing(sqlite3.connect(f"file:{cfg.state_dir / DB_NAME}?mode=ro",
+                                     uri=True)) as conn:
+            outbox = read_stats(conn)
+    print(_summary(sim.directory, sim.config_path, sim.tickets_dir, crowd, printed, status,
+                   outbox), flush=True)
     return 0
 
 
@@ -248,14 +256,12 @@ port = "{printer}"
 
 
 def _summary(d: Path, cfg: Path, tickets: Path, crowd: Crowd, printed: int,
-             status: dict[str, Any]) -> str:
-    outbox = status.get("outbox", {})
+             status: dict[str, Any], outbox: OutboxStats) -> str:
     devices = ", ".join(f"{n} {s['state']}" for n, s in status.get("devices", {}).items())
     return (f"\nsimulation stopped: {crowd.visitors} visitors ({crowd.manual} manual tickets), "
             f"{crowd.calls} tickets called, {printed} tickets printed\n"
             f"  devices:  {devices}\n"
-            f"  outbox:   {outbox.get('depth', '?')} events waiting (last seq "
-            f"{outbox.get('last_seq', '?')})\n"
+            f"  outbox:   {outbox.depth} events waiting (last seq {outbox.last_seq})\n"
             f"  state:    {d / 'state'}   (gated outbox stats -c {cfg})\n"
             f"  tickets:  {tickets}   (PNG and text of every printed ticket)\n"
             f"  config:   {cfg}\n")
