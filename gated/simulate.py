@@ -31,8 +31,6 @@ from gated.store import DB_NAME
 
 log = structlog.get_logger(__name__)
 
-
-
 HALL_ASSIST_INPUT = 4
 HALL_ESCALATION_INPUT = 5
 
