@@ -5,7 +5,9 @@ FC05 coil on, then off ``pulse_ms`` later (the "off" is written from ``poll``, s
 returns at once), or with ``vendor_pulse`` one Waveshare flash command the board times itself.
 An optional relay drives the assist lamp or buzzer. Inputs are read with FC02 every
 ``poll_interval_ms``: open and closed limits, the loop or infrared safety beam, the fire alarm,
-and the visitors' assist and escalation buttons if wired there (``drivers/buttons.py``).
+and the visitors' assist and escalation buttons if wired there (``drivers/buttons.py``). This
+module is the arm's model; the board's own part (frames, pulses, the input read) is
+``drivers/gate_board.py``.
 
 Behaviour the core can rely on:
 - ``open`` arms auto-close: the arm closes once a passage is complete (beam interrupted then
@@ -39,8 +41,6 @@ from typing import TypeVar
 import structlog
 
 from drivers.base import (
-    ButtonKind,
-    ButtonPressed,
     CommandDone,
     DeviceCommand,
     DeviceError,
@@ -54,27 +54,12 @@ from drivers.base import (
     Observation,
     ProtocolError,
 )
-from drivers.buttons import ButtonEdges
+from drivers.gate_board import GateBoard, Relay
 from drivers.modbus_link import RtuLink
-from drivers.modbus_rtu import (
-    CoilValue,
-    check_write_coil_reply,
-    flash_request,
-    parse_read_discrete_inputs_reply,
-    read_discrete_inputs_request,
-    write_coil_request,
-)
 from gated.config_devices import ModbusGateConfig
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-
-
-class Relay(enum.StrEnum):
-    OPEN = "open"
-    CLOSE = "close"
-    STOP = "stop"
-    LAMP = "lamp"
 
 
 class Intent(enum.StrEnum):
@@ -86,8 +71,6 @@ class Intent(enum.StrEnum):
     STOP = "stop"
 
 
-INPUTS = ("open_limit", "closed_limit", "safety_beam", "fire_alarm")
-BUTTONS = {"assist_button": ButtonKind.ASSIST, "escalation_button": ButtonKind.ESCALATION}
 ATTEMPTS = 2  # one retry for a lost or garbled frame, which RS-485 noise makes routine
 
 
@@ -99,24 +82,8 @@ class ModbusGate(Gate):
         self._log = log.bind(device=name, zone=config.zone)
         self._link = RtuLink(config.port, baudrate=config.baudrate,
                              timeout_s=config.response_timeout_ms / 1000)
-        addr = config.address
-        coils = {Relay.OPEN: config.coils.open, Relay.CLOSE: config.coils.close,
-                 Relay.STOP: config.coils.stop, Relay.LAMP: config.coils.lamp}
-        self._coil = {r: c for r, c in coils.items() if c is not None}
-        # Frames are built once: the path from execute() to the first byte stays short.
-        self._on = {r: write_coil_request(addr, c, CoilValue.ON) for r, c in self._coil.items()}
-        self._off = {r: write_coil_request(addr, c, CoilValue.OFF) for r, c in self._coil.items()}
-        self._flash = {r: flash_request(addr, c, config.pulse_ms)
-                       for r, c in self._coil.items() if c <= 0xFF}
-        self._wired = {f: n for f in INPUTS if (n := getattr(config.inputs, f)) is not None}
-        self._button_inputs = {b: n for f, b in BUTTONS.items()
-                               if (n := getattr(config.inputs, f)) is not None}
-        numbers = [*self._wired.values(), *self._button_inputs.values()]
-        self._first_input = min(numbers, default=0)
-        count = max(numbers, default=0) - self._first_input + 1
-        self._read_request = (read_discrete_inputs_request(addr, self._first_input, count)
-                              if numbers else None)
-        self._buttons = ButtonEdges()
+        self._board = GateBoard(config, self._send)
+        self._wired = self._board.wired
         self._poll_s = config.poll_interval_ms / 1000
         self._handlers: dict[str, Callable[[DeviceCommand, float], list[Observation]]] = {
             "open": self._cmd_open, "hold_open": self._cmd_open, "close": self._cmd_close,
@@ -126,7 +93,7 @@ class ModbusGate(Gate):
     def _reset(self) -> None:
         self._inputs = GateInputs(False, False, False, False)
         self._seen = False  # inputs read at least once since open()
-        self._buttons.reset()
+        self._board.forget()
         self._pending: list[Observation] = []
         self._intent = Intent.NONE
         self._travel: tuple[Intent, float] | None = None  # target and deadline
@@ -137,9 +104,6 @@ class ModbusGate(Gate):
         self._fire_hold = False
         self._beam_in_gate = False
         self._passages = 0
-        self._pulse_off: dict[Relay, float] = {}
-        #: relay -> when the board's own flash (vendor pulse) ends: the board times it
-        self._flash_until: dict[Relay, float] = {}
         self._next_read_at = 0.0
         self._jam: str | None = None
         self._limits_bad = False
@@ -152,10 +116,10 @@ class ModbusGate(Gate):
         try:
             for relay in (Relay.OPEN, Relay.CLOSE, Relay.STOP):
                 # a pulse cut short by a crash or a lost link must not stay closed
-                self._send(self._off[relay], check_write_coil_reply)
-            if self._read_request is not None:
+                self._board.switch(relay, False)
+            if self._board.can_read:
                 now = time.monotonic()
-                inputs, _ = self._read()  # a button down at the first read is not a press
+                inputs, _ = self._board.read()  # (no presses at the first read)
                 self._pending = self._on_inputs(inputs, now, first=True)
         except DeviceError:
             self._link.close()
@@ -165,13 +129,9 @@ class ModbusGate(Gate):
 
     def close(self) -> None:
         if self._link.is_open:
-            for relay in list(self._pulse_off):
-                try:
-                    self._send(self._off[relay], check_write_coil_reply)
-                except DeviceError as e:
-                    self._log.warning("gate_pulse_end_failed", relay=str(relay), error=str(e))
-        self._pulse_off.clear()
-        self._flash_until.clear()
+            for relay, e in self._board.end_pulses():
+                self._log.warning("gate_pulse_end_failed", relay=str(relay), error=str(e))
+        self._board.forget()
         self._link.close()
 
     def poll(self, timeout: float) -> Sequence[Observation]:
@@ -179,7 +139,9 @@ class ModbusGate(Gate):
         out, self._pending = self._pending, []
         while not out:
             now = time.monotonic()
-            wake = min(self._next_read_at, *self._pulse_off.values(), deadline)
+            pulse_end = self._board.next_pulse_end
+            wake = min(self._next_read_at, deadline,
+                       deadline if pulse_end is None else pulse_end)
             if wake > now and self.idle(wake - now):
                 break  # a command is waiting: let the supervisor execute it now
             out += self._service(time.monotonic())
@@ -208,7 +170,7 @@ class ModbusGate(Gate):
         return [CommandDone(cmd.command_id, True, "holding open" if hold else "")]
 
     def _cmd_close(self, cmd: DeviceCommand, now: float) -> list[Observation]:
-        out = self._refresh(now) if self._read_request is not None else []
+        out = self._refresh(now) if self._board.can_read else []
         if self._fire_hold:
             self._log.warning("gate_close_refused", why="fire")
             return [*out, GateAlarm(GateAlarmKind.CLOSE_REFUSED_FIRE, "fire alarm active"),
@@ -223,16 +185,16 @@ class ModbusGate(Gate):
 
     def _cmd_stop(self, cmd: DeviceCommand, now: float) -> list[Observation]:
         self._intent, self._travel, self._auto_close_at = Intent.STOP, None, None
-        self._pulse(Relay.STOP, now)
+        self._board.pulse(Relay.STOP, now)
         return [CommandDone(cmd.command_id, True)]
 
     def _cmd_lamp(self, cmd: DeviceCommand, now: float) -> list[Observation]:
         on = cmd.args.get("on")
         if not isinstance(on, bool):
             return [CommandDone(cmd.command_id, False, "args.on must be a boolean")]
-        if Relay.LAMP not in self._coil:
+        if Relay.LAMP not in self._board.relays:
             return [CommandDone(cmd.command_id, False, "no lamp relay configured")]
-        self._send((self._on if on else self._off)[Relay.LAMP], check_write_coil_reply)
+        self._board.switch(Relay.LAMP, on)
         return [CommandDone(cmd.command_id, True)]
 
     def _cmd_release(self, cmd: DeviceCommand, now: float) -> list[Observation]:
@@ -266,56 +228,26 @@ class ModbusGate(Gate):
                                if at_open and not self._holding else None)
         self._travel = None if self._inputs.open_limit or "open_limit" not in self._wired \
             else (Intent.OPEN, now + self.config.travel_timeout_s)
-        self._pulse(Relay.OPEN, now)
+        self._board.pulse(Relay.OPEN, now)
 
     def _close_arm(self, now: float) -> None:
         self._intent, self._auto_close_at = Intent.CLOSE, None
         self._travel = None if self._inputs.closed_limit or "closed_limit" not in self._wired \
             else (Intent.CLOSE, now + self.config.travel_timeout_s)
-        self._pulse(Relay.CLOSE, now)
-
-    def _pulse(self, relay: Relay, now: float) -> None:
-        # Never two command contacts closed at once: end any other pulse first, ours or the
-        # board's own flash (a reversal while the close flash still runs, say).
-        for other in [r for r in self._pulse_off if r != relay]:
-            del self._pulse_off[other]
-            self._send(self._off[other], check_write_coil_reply)
-        for other, until in [(r, t) for r, t in self._flash_until.items() if r != relay]:
-            del self._flash_until[other]
-            if until > now:
-                self._send(self._off[other], check_write_coil_reply)
-        if self.config.vendor_pulse and relay in self._flash:
-            self._flash_until[relay] = now + self.config.pulse_ms / 1000
-            self._send(self._flash[relay], check_write_coil_reply)
-            return
-        self._pulse_off[relay] = now + self.config.pulse_ms / 1000  # set first: ends even if
-        self._send(self._on[relay], check_write_coil_reply)  # the echo comes back garbled
+        self._board.pulse(Relay.CLOSE, now)
 
     # ------------------------------------------------------------------ polling
     def _service(self, now: float) -> list[Observation]:
-        for relay, off_at in list(self._pulse_off.items()):
-            if now >= off_at:
-                del self._pulse_off[relay]
-                self._send(self._off[relay], check_write_coil_reply)
+        self._board.end_due_pulses(now)
         if now < self._next_read_at:
             return []
-        out = self._refresh(now) if self._read_request is not None else []
+        out = self._refresh(now) if self._board.can_read else []
         self._next_read_at = now + self._poll_s
         return out + self._timers(now)
 
     def _refresh(self, now: float) -> list[Observation]:
-        inputs, presses = self._read()
+        inputs, presses = self._board.read()
         return [*presses, *self._on_inputs(inputs, now)]
-
-    def _read(self) -> tuple[GateInputs, list[ButtonPressed]]:
-        assert self._read_request is not None
-        bits = self._send(self._read_request, parse_read_discrete_inputs_reply)
-        low = self.config.inputs.active_low
-        active = {f: bits[n - self._first_input] != low for f, n in self._wired.items()}
-        presses = self._buttons.update(
-            {b: bits[n - self._first_input] != low for b, n in self._button_inputs.items()},
-            time.monotonic())
-        return GateInputs(**{f: active.get(f, False) for f in INPUTS}), presses
 
     def _timers(self, now: float) -> list[Observation]:
         out: list[Observation] = []
