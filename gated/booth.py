@@ -390,4 +390,17 @@ class BoothLogic:
             "open_escalations": Cases.open_cases(conn, CaseKind.ESCALATION),
             "reprints": booth_print.Printing.pending(conn),
             "zone_modes": {z: str(m) for z, m in self.zone_modes(conn).items()},
+            "armed": self.armed(),
         }
+
+    def armed(self) -> dict[str, float]:
+        """Seconds left for what waits for the next tap (the assist button, the guard's
+        priority flag, a guest registration), so the guard sees a press was taken. Never the
+        assist kind: it may be sensitive. Read from any thread (one tuple per attribute)."""
+        mono = time.monotonic()
+        out = {}
+        for name, flag in (("assist", self._assist), ("priority_flag", self._guard_flag),
+                           ("guest", self._guest_arm)):
+            if flag is not None and flag[-1] > mono:
+                out[name] = round(flag[-1] - mono, 1)
+        return out

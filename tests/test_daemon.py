@@ -263,11 +263,14 @@ def test_visitor_buttons_on_the_hall_gate(sim: SimBooth, tmp_path: Path) -> None
         wait_for(lambda: logged("escalation_button_repeat") == 3, 10, "three repeats")
         (case,) = queue()["open_escalations"]
         assert case["number"] is None and queue()["open_assists"] == []
+        assert queue()["armed"] == {}
         sim.hall.press(ButtonKind.ASSIST)
         wait_for(lambda: logged("button_pressed") == 5, 10, "the assist press")
+        assert 0 < queue()["armed"]["assist"] <= 60  # the guard sees the press was taken
         sim.reader.present(ADULT)  # 46 years old: priority only because of the button
         wait_for(lambda: queue()["open_assists"], 10, "an assist request")
         sim.reader.remove()
+        assert queue()["armed"] == {}  # the tap took it
         assert d.terminate() == 0
     db = sqlite3.connect(sim.directory / "state" / "gated.db")
     bodies = [json.loads(r[0]) for r in db.execute(
