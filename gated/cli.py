@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -133,7 +132,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _outbox(args: argparse.Namespace) -> int:
     from gated.outbox import read_stats
-    from gated.store import DB_NAME
+    from gated.store import DB_NAME, open_readonly
 
     cfg = _load(args)
     path = cfg.state_dir / DB_NAME
@@ -141,7 +140,7 @@ def _outbox(args: argparse.Namespace) -> int:
         print(f"gated: no outbox at {path} (has the daemon run with this state_dir?)",
               file=sys.stderr)
         return 1
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = open_readonly(path)
     try:
         if args.action == "stats":
             stats = read_stats(conn).__dict__

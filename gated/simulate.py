@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import threading
 from contextlib import ExitStack, closing
 from pathlib import Path
@@ -27,7 +26,7 @@ import structlog
 from drivers.base import ButtonKind
 from gated.config import load_config
 from gated.outbox import OutboxStats, read_stats
-from gated.store import DB_NAME
+from gated.store import DB_NAME, open_readonly
 
 log = structlog.get_logger(__name__)
 
@@ -122,8 +121,7 @@ def run_simulation(directory: Path, *, visitors_per_min: float = 12.0, duration:
         printed = len(list(sim.tickets_dir.glob("*.png")))
         # After the stop: its own events (booth.stopped, devices closing) are in the outbox too,
         # so the figure printed is the one `gated outbox stats` shows next.
-        with closing(sqlite3.connect(f"file:{cfg.state_dir / DB_NAME}?mode=ro",
-                                     uri=True)) as conn:
+        with closing(open_readonly(cfg.state_dir / DB_NAME)) as conn:
             outbox = read_stats(conn)
     print(_summary(sim.directory, sim.config_path, sim.tickets_dir, crowd, printed, status,
                    outbox), flush=True)

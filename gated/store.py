@@ -124,10 +124,7 @@ class Store:
 
     def reader(self) -> sqlite3.Connection:
         """A separate read-only connection for another thread (the uplink)."""
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
-                               isolation_level=None)
-        conn.execute("PRAGMA busy_timeout=5000")
-        return conn
+        return open_readonly(self.path)
 
     # ------------------------------------------------------------------ transactions
     @contextlib.contextmanager
@@ -183,7 +180,7 @@ class Store:
         """Copy every readable row of every table we know from the damaged file."""
         assert self.db is not None
         try:
-            src = sqlite3.connect(f"file:{rec.moved_to}?mode=ro", uri=True)
+            src = open_readonly(Path(rec.moved_to))
         except sqlite3.Error as e:
             rec.lost_tables.append(f"*: {e}")
             return
@@ -204,6 +201,15 @@ class Store:
         log.warning("database_salvaged", salvaged=rec.salvaged, lost=rec.lost_tables)
 
 
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to ``path``, usable from any thread: it never creates the file
+    (a missing one is an error, not an empty outbox) and reads beside a live writer (WAL)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
+                           isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -218,7 +224,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _integrity_problem(path: Path) -> str | None:
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = open_readonly(path)
         try:
             row = conn.execute("PRAGMA quick_check(1)").fetchone()
             if row is None or row[0] != "ok":
