@@ -16,7 +16,6 @@ link-aware transact) and may raise what it raises.
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -116,16 +115,16 @@ class GateBoard:
                 self.switch(relay, False)
             except DeviceError as e:  # closing goes on; the caller logs each
                 failed.append((relay, e))
-        self.forget()
         return failed
 
-    def read(self) -> tuple[GateInputs, list[ButtonPressed]]:
+    def read(self, now: float) -> tuple[GateInputs, list[ButtonPressed]]:
         """The gate's inputs and the button presses since the last read (none at the first
-        read after ``forget``: a button already down then is not a press)."""
+        read after ``forget``: a button already down then is not a press); ``now`` is the
+        caller's monotonic time."""
         assert self._read_request is not None
         bits = self._send(self._read_request, parse_read_discrete_inputs_reply)
         low = self.config.inputs.active_low
         active = {f: bits[n - self._first] != low for f, n in self.wired.items()}
         presses = self._edges.update(
-            {b: bits[n - self._first] != low for b, n in self._buttons.items()}, time.monotonic())
+            {b: bits[n - self._first] != low for b, n in self._buttons.items()}, now)
         return GateInputs(**{f: active.get(f, False) for f in INPUTS}), presses

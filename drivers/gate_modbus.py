@@ -119,7 +119,7 @@ class ModbusGate(Gate):
                 self._board.switch(relay, False)
             if self._board.can_read:
                 now = time.monotonic()
-                inputs, _ = self._board.read()  # (no presses at the first read)
+                inputs, _ = self._board.read(now)  # (no presses at the first read)
                 self._pending = self._on_inputs(inputs, now, first=True)
         except DeviceError:
             self._link.close()
@@ -246,7 +246,7 @@ class ModbusGate(Gate):
         return out + self._timers(now)
 
     def _refresh(self, now: float) -> list[Observation]:
-        inputs, presses = self._board.read()
+        inputs, presses = self._board.read(now)
         return [*presses, *self._on_inputs(inputs, now)]
 
     def _timers(self, now: float) -> list[Observation]:

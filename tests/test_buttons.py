@@ -8,13 +8,13 @@ from functools import partial
 
 import pytest
 
-from drivers.base import ButtonKind, ButtonPressed, GateInputs
+from drivers.base import ButtonKind, ButtonPressed, GateInputs, Observation
 from drivers.buttons import ButtonEdges
 from drivers.gate_modbus import ModbusGate
 from drivers.sim.relay_board import RelayBoardSim
 from gated.config_devices import GateInputMap
 from tests.support import polling
-from tests.test_gate_modbus import config
+from tests.support.devices import gate_config as config
 
 A, E = ButtonKind.ASSIST, ButtonKind.ESCALATION
 pump = partial(polling.pump, step=0.02)
@@ -59,11 +59,12 @@ def board() -> Iterator[RelayBoardSim]:
         yield sim
 
 
-def presses(out: list[object]) -> list[ButtonKind]:
+def presses(out: list[Observation]) -> list[ButtonKind]:
     return [o.button for o in out if isinstance(o, ButtonPressed)]
 
 
-def hold(board: RelayBoardSim, gate: ModbusGate, button: ButtonKind, seconds: float) -> list:
+def hold(board: RelayBoardSim, gate: ModbusGate, button: ButtonKind,
+         seconds: float) -> list[Observation]:
     board.set_button(button, True)
     out = pump(gate, seconds)
     board.set_button(button, False)

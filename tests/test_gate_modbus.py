@@ -29,22 +29,15 @@ from drivers.gate_modbus import ModbusGate
 from drivers.modbus_rtu import ExceptionCode, ModbusExceptionReply
 from drivers.sim.barrier_arm import Button
 from drivers.sim.relay_board import BoardFault, RelayBoardSim
-from gated.config_devices import GateCoils, GateInputMap, ModbusGateConfig
+from gated.config_devices import GateCoils, GateInputMap
 from gated.supervisor import Backoff, DeviceRunner, wait_for_state
 from tests.support import polling
 from tests.support.devices import device_factory
+from tests.support.devices import gate_config as config
 
 LIMIT_S = 3.0  # give up waiting after this; the events below happen within ~0.5 s
 pump = partial(polling.pump, step=0.02)
 pump_until = partial(polling.pump_until, limit=LIMIT_S, step=0.02)
-
-
-def config(port: str, **overrides: object) -> ModbusGateConfig:
-    values: dict[str, object] = dict(
-        type="modbus_gate", port=port, zone="public", pulse_ms=50, response_timeout_ms=40,
-        poll_interval_ms=20, auto_close_s=0.4, travel_timeout_s=0.4, held_open_alarm_s=0.8)
-    values.update(overrides)
-    return ModbusGateConfig.model_validate(values)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from drivers.base import Device
+from gated.config_devices import ModbusGateConfig
 
 D = TypeVar("D", bound=Device)
 
@@ -33,3 +34,13 @@ def device_factory(build: Callable[..., D], *, open_it: bool = True
     finally:
         for dev in made:
             dev.close()
+
+
+def gate_config(port: str, **overrides: object) -> ModbusGateConfig:
+    """A relay-board gate at ``port`` with times scaled down for tests (travel 0.1 s in the
+    simulator, polls every 20 ms); ``overrides`` are config keys."""
+    values: dict[str, object] = dict(
+        type="modbus_gate", port=port, zone="public", pulse_ms=50, response_timeout_ms=40,
+        poll_interval_ms=20, auto_close_s=0.4, travel_timeout_s=0.4, held_open_alarm_s=0.8)
+    values.update(overrides)
+    return ModbusGateConfig.model_validate(values)
