@@ -19,8 +19,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drivers.camera_qr import QrCamera
-from gated.config_devices import QrCameraConfig
+from drivers.camera_qr.driver import QrCamera
+from drivers.camera_qr.settings import QrCameraConfig
 
 ROUNDS = 40
 

@@ -28,11 +28,11 @@ import serial
 import structlog
 
 from drivers.base import DeviceCommand, DeviceState
-from drivers.gate_modbus import ModbusGate
-from drivers.modbus_rtu import CoilValue, write_coil_request
+from drivers.modbus.rtu import CoilValue, write_coil_request
+from drivers.modbus_gate.driver import ModbusGate
+from drivers.modbus_gate.settings import ModbusGateConfig
 from drivers.sim.relay_board import RelayBoardSim
-from gated.config_devices import ModbusGateConfig
-from gated.supervisor import DeviceRunner, wait_for_state
+from drivers.supervisor import DeviceRunner, wait_for_state
 
 TARGET_MS = 5.0
 OPEN_ON = write_coil_request(1, 0, CoilValue.ON)

@@ -30,9 +30,10 @@ from datetime import date
 import structlog
 
 from drivers.base import IdCardRead, UnreadableCard
-from drivers.idcard_sam import SamCardReader
-from drivers.sam_codec import Frame, SamFrameReader, parse_reply, read_reply, read_reply_text
-from drivers.sam_text import decode_text_block
+from drivers.sam_idcard.codec import Frame, SamFrameReader, parse_reply, read_reply, read_reply_text
+from drivers.sam_idcard.driver import SamCardReader
+from drivers.sam_idcard.settings import SamReaderConfig
+from drivers.sam_idcard.text import decode_text_block
 from drivers.sim.sam_cards import (
     Foreigner2017Card,
     Foreigner2023Card,
@@ -41,7 +42,6 @@ from drivers.sim.sam_cards import (
     SimCard,
 )
 from drivers.sim.sam_reader import SamReaderSim
-from gated.config_devices import SamReaderConfig
 from gated.credentials import Credential
 from gated.identity import credential_from_card, validate_id_number
 

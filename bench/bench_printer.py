@@ -20,8 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drivers.escpos_codec import tokenize
-from drivers.escpos_layout import render_ticket, ticket_text
+from drivers.escpos_printer.codec import tokenize
+from drivers.escpos_printer.layout import render_ticket, ticket_text
 from drivers.sim.ticket_render import TicketCanvas, find_font
 from gated.config import GatedConfig
 from gated.ticket import TicketInfo, ticket_document

@@ -1,6 +1,6 @@
 """Device contracts shared by every driver and by the daemon core.
 
-A driver is a blocking object used by exactly one I/O thread (see ``gated.supervisor``):
+A driver is a blocking object used by exactly one I/O thread (see ``drivers.supervisor``):
 the thread calls ``open()``, then ``poll()`` in a loop and ``execute()`` for each command taken
 from the device's own command queue, and ``close()`` when the device fails or the daemon stops.
 A driver never touches daemon state: it returns *observations* (frozen dataclasses below) that
@@ -15,12 +15,14 @@ has after the failure, so the supervisor can turn any error into device state wi
 from __future__ import annotations
 
 import enum
+import importlib
 import threading
 import types
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from types import ModuleType
 from typing import Any, ClassVar, Self
 
 import structlog
@@ -88,6 +90,19 @@ class DependencyMissing(DeviceError):
 
     state = DeviceState.DISABLED
     reason = "dependency_missing"
+
+
+def load_optional(module: str, extra: str) -> ModuleType:
+    """Import an optional library when a device opens, not at import time.
+
+    A missing one raises ``DependencyMissing`` naming the extra to install: the supervisor
+    then keeps that one device DISABLED and the rest of the daemon runs.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise DependencyMissing(
+            f"{module} is not installed ({e}); pip install 'gated[{extra}]'") from e
 
 
 # --------------------------------------------------------------------------- observations

@@ -1,24 +1,44 @@
-"""Config ``type`` -> driver class, imported only when a device of that type is configured.
+"""Device type name -> settings model and driver class: the one place a driver is registered.
 
-Importing lazily keeps start-up fast and lets a missing optional library (pyscard, OpenCV)
-disable the one device that needs it (``DependencyMissing``) instead of the whole daemon.
+The type name is the literal of the settings model's ``type`` field, so it is written once.
+Settings models are imported here (they are small pydantic models, and the config needs them
+to validate ``[devices.<name>]`` tables); driver classes are imported only when a device of
+that type is configured, which keeps start-up fast and lets a missing optional library
+(pyscard, OpenCV) disable the one device that needs it (``DependencyMissing``) instead of the
+whole daemon.
+
+Adding a driver: its package under ``drivers/``, one line in ``_DRIVERS`` below, and its
+section in ``config/gated.example.toml``.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
 from typing import Any
 
 from drivers.base import DependencyMissing, Device
+from drivers.camera_qr.settings import QrCameraConfig
+from drivers.escpos_printer.settings import EscposPrinterConfig
+from drivers.modbus_gate.settings import ModbusGateConfig
+from drivers.pcsc_badge.settings import PcscReaderConfig
+from drivers.sam_idcard.settings import SamReaderConfig
+from drivers.settings import DeviceSettings
 
-DRIVERS: dict[str, str] = {
-    "sam_idcard": "drivers.idcard_sam:SamCardReader",
-    "pcsc_badge": "drivers.pcsc:PcscBadgeReader",
-    "modbus_gate": "drivers.gate_modbus:ModbusGate",
-    "escpos_printer": "drivers.escpos:EscposPrinter",
-    "camera_qr": "drivers.camera_qr:QrCamera",
-}
+_DRIVERS: tuple[tuple[type[DeviceSettings], str], ...] = (
+    (SamReaderConfig, "drivers.sam_idcard.driver:SamCardReader"),
+    (PcscReaderConfig, "drivers.pcsc_badge.driver:PcscBadgeReader"),
+    (ModbusGateConfig, "drivers.modbus_gate.driver:ModbusGate"),
+    (EscposPrinterConfig, "drivers.escpos_printer.driver:EscposPrinter"),
+    (QrCameraConfig, "drivers.camera_qr.driver:QrCamera"),
+)
+
+SETTINGS: dict[str, type[DeviceSettings]] = {s.type_name(): s for s, _ in _DRIVERS}
+DRIVERS: dict[str, str] = {s.type_name(): target for s, target in _DRIVERS}
+
+
+def settings_models() -> tuple[type[DeviceSettings], ...]:
+    """Every registered settings model, in registration order (the config's device union)."""
+    return tuple(SETTINGS.values())
 
 
 def driver_class(type_name: str) -> type[Device]:
@@ -37,20 +57,7 @@ def driver_class(type_name: str) -> type[Device]:
     return cls
 
 
-def load_optional(module: str, extra: str) -> ModuleType:
-    """Import an optional library when a device opens, not at import time.
-
-    A missing one raises ``DependencyMissing`` naming the extra to install: the supervisor
-    then keeps that one device DISABLED and the rest of the daemon runs.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise DependencyMissing(
-            f"{module} is not installed ({e}); pip install 'gated[{extra}]'") from e
-
-
-def build_driver(name: str, config: Any, **kwargs: Any) -> Device:
-    cls: Any = driver_class(config.type)
+def build_driver(name: str, config: DeviceSettings, **kwargs: Any) -> Device:
+    cls: Any = driver_class(config.type_name())
     driver: Device = cls(name, config, **kwargs)
     return driver

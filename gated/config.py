@@ -13,11 +13,12 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from gated.config_devices import DeviceConfig, ModbusGateConfig
+from drivers.registry import settings_models
+from drivers.settings import DeviceSettings, Strict, ZonedSettings
 from gated.config_policy import (
     PriorityConfig,
     QueueConfig,
@@ -32,8 +33,12 @@ DEFAULT_CONFIG_PATH = Path("/etc/gated/gated.toml")
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = Strict
+
+if TYPE_CHECKING:
+    DeviceConfig = DeviceSettings
+else:  # the union of every registered driver's settings, told apart by their ``type``
+    DeviceConfig = Annotated[Union[settings_models()], Field(discriminator="type")]  # noqa: UP007
 
 
 class LogLevel(enum.StrEnum):
@@ -154,7 +159,7 @@ class GatedConfig(_Strict):
     def _cross_checks(self) -> GatedConfig:
         problems = []
         for name, dev in self.devices.items():
-            if isinstance(dev, ModbusGateConfig) and dev.zone not in self.zones:
+            if isinstance(dev, ZonedSettings) and dev.zone not in self.zones:
                 problems.append(
                     f"devices.{name}.zone: unknown zone {dev.zone!r}; "
                     f"known zones: {', '.join(sorted(self.zones)) or 'none'}"
@@ -286,8 +291,6 @@ def _known_keys(loc: list[str], data: dict[str, Any]) -> list[str]:
     """Field names valid at ``loc``, following dict values and device ``type`` tags."""
     from typing import get_args, get_origin
 
-    from gated.config_devices import DeviceConfig as _DeviceUnion
-
     model: Any = GatedConfig
     node: Any = data
     for part in loc:
@@ -299,7 +302,7 @@ def _known_keys(loc: list[str], data: dict[str, Any]) -> list[str]:
             model = field.annotation if field else None
         elif get_origin(model) is dict:
             model = get_args(model)[1]
-        model = _resolve(model, node, get_args(get_args(_DeviceUnion)[0]))
+        model = _resolve(model, node, settings_models())
     if isinstance(model, type) and issubclass(model, BaseModel):
         return list(model.model_fields)
     return []

@@ -8,9 +8,9 @@ import structlog
 
 from drivers.base import Device, DeviceCommand, DeviceKind, DeviceState, Observation
 from drivers.registry import build_driver, driver_class
+from drivers.settings import DeviceSettings, ZonedSettings
+from drivers.supervisor import Backoff, DeviceRunner, ObservationSink, StateSink
 from gated.config import GatedConfig
-from gated.config_devices import ModbusGateConfig
-from gated.supervisor import Backoff, DeviceRunner, ObservationSink, StateSink
 
 log = structlog.get_logger(__name__)
 
@@ -29,13 +29,13 @@ class DeviceDirectory:
             if not dev_cfg.enabled:
                 continue
             kwargs: dict[str, object] = {}
-            if isinstance(dev_cfg, ModbusGateConfig):
+            if isinstance(dev_cfg, ZonedSettings):  # a gate: opens on fire if its zone fails open
                 kwargs["fail_open"] = cfg.zones[dev_cfg.zone].fail_open
                 self._zones[name] = dev_cfg.zone
             self.runners[name] = DeviceRunner(
                 name, _factory(name, dev_cfg, kwargs), on_observation=on_observation,
                 on_state=on_state, backoff=backoff)
-            self.kinds[name] = driver_class(dev_cfg.type).kind
+            self.kinds[name] = driver_class(dev_cfg.type_name()).kind
 
     def start(self) -> None:
         for runner in self.runners.values():
@@ -67,7 +67,7 @@ class DeviceDirectory:
                 for n, r in self.runners.items()}
 
 
-def _factory(name: str, dev_cfg: object, kwargs: dict[str, object]) -> Callable[[], Device]:
+def _factory(name: str, dev_cfg: DeviceSettings, kwargs: dict[str, object]) -> Callable[[], Device]:
     def make() -> Device:
         return build_driver(name, dev_cfg, **kwargs)
     return make

@@ -35,13 +35,12 @@ from datetime import date
 from pathlib import Path
 
 from drivers.base import BadgeRead, IdCardRead, UnreadableCard
+from drivers.sam_idcard.gb11643 import check_char as gb11643_check_char
 from gated.credentials import CardType, CardValidity, Credential, CredentialKind, Gender
 
 KEY_BYTES = 32
 PSEUDONYM_HEX = 32
 MAX_AGE = 150
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK = "10X98765432"
 _NUMBER = re.compile(r"[0-9]{17}[0-9X]")
 _HEX = re.compile(rb"[0-9a-fA-F]+")
 #: card types whose number is a GB 11643 citizen number (check character, birth date inside)
@@ -95,13 +94,6 @@ def load_site_key(path: Path) -> bytes:
 
 
 # --------------------------------------------------------------------------- numbers
-
-
-def gb11643_check_char(first17: str) -> str:
-    """Check character of a citizen number from its first 17 digits (ISO 7064 MOD 11-2)."""
-    if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
-        raise ValueError("expected 17 ASCII digits")
-    return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
 
 
 def birth_in_number(number: str) -> date | None:

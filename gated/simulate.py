@@ -53,10 +53,10 @@ class SimBooth:
         self.reader: Any = None
 
     def start(self) -> SimBooth:
+        from drivers.modbus_gate.settings import GateInputMap
         from drivers.sim.printer import PrinterSim
         from drivers.sim.relay_board import RelayBoardSim
         from drivers.sim.sam_reader import SamReaderSim
-        from gated.config_devices import GateInputMap
         from gated.identity import generate_site_key
 
         for d in (self.directory, self.tickets_dir, self.directory / "state"):

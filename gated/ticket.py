@@ -2,8 +2,8 @@
 
 ``ticket_document`` turns a ``TicketInfo`` and the config into a JSON-safe dict: it is what the
 core stores in the reprint list (``gated.booth_print``) and what a printer driver lays out
-(``drivers.escpos_layout``). Everything printed is in it, so a reprint months later prints the
-same ticket, and a test can check the content without decoding bytes.
+(``drivers.escpos_printer.layout``). Everything printed is in it, so a reprint months later
+prints the same ticket, and a test can check the content without decoding bytes.
 
 Privacy: the only personal item is the masked name, and only when ``ticket.print_masked_name``
 is set. A name that is not masked (no ``*``) is dropped rather than printed.

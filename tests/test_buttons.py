@@ -9,10 +9,10 @@ from functools import partial
 import pytest
 
 from drivers.base import ButtonKind, ButtonPressed, GateInputs, Observation
-from drivers.buttons import ButtonEdges
-from drivers.gate_modbus import ModbusGate
+from drivers.modbus_gate.buttons import ButtonEdges
+from drivers.modbus_gate.driver import ModbusGate
+from drivers.modbus_gate.settings import GateInputMap
 from drivers.sim.relay_board import RelayBoardSim
-from gated.config_devices import GateInputMap
 from tests.support import polling
 from tests.support.devices import gate_config as config
 

@@ -24,12 +24,12 @@ from drivers.base import (
     Observation,
     QrRead,
 )
-from drivers.camera_qr import QrCamera
+from drivers.camera_qr.driver import QrCamera
+from drivers.camera_qr.settings import QrCameraConfig
 from drivers.registry import driver_class
+from drivers.supervisor import Backoff, DeviceRunner
 from gated.config import LogFormat, LogLevel
-from gated.config_devices import QrCameraConfig
 from gated.logs import configure_logging, shutdown_logging
-from gated.supervisor import Backoff, DeviceRunner
 
 cv2 = pytest.importorskip("cv2")
 
@@ -164,7 +164,7 @@ def test_opencv_missing_disables_the_device(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_registry_names() -> None:
-    from drivers.pcsc import PcscBadgeReader
+    from drivers.pcsc_badge.driver import PcscBadgeReader
 
     assert driver_class("camera_qr") is QrCamera
     assert driver_class("pcsc_badge") is PcscBadgeReader

@@ -25,12 +25,12 @@ from drivers.base import (
     PrinterStatus,
     ProtocolError,
 )
-from drivers.escpos import EscposPrinter
+from drivers.escpos_printer.driver import EscposPrinter
+from drivers.escpos_printer.settings import EscposPrinterConfig
 from drivers.registry import driver_class
 from drivers.sim.printer import MidTicket, PrinterSim
+from drivers.supervisor import Backoff, DeviceRunner, wait_for_state
 from gated.config import GatedConfig
-from gated.config_devices import EscposPrinterConfig
-from gated.supervisor import Backoff, DeviceRunner, wait_for_state
 from gated.ticket import TicketInfo, test_ticket_document, ticket_document
 from tests.support import polling
 from tests.support.devices import device_factory

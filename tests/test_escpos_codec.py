@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.base import PrinterStatus, ProtocolError
-from drivers.escpos_codec import (
+from drivers.escpos_printer.codec import (
     Align,
     Cut,
     Op,

@@ -25,12 +25,12 @@ from drivers.base import (
     Observation,
     ProtocolError,
 )
-from drivers.gate_modbus import ModbusGate
-from drivers.modbus_rtu import ExceptionCode, ModbusExceptionReply
+from drivers.modbus.rtu import ExceptionCode, ModbusExceptionReply
+from drivers.modbus_gate.driver import ModbusGate
+from drivers.modbus_gate.settings import GateCoils, GateInputMap
 from drivers.sim.barrier_arm import Button
 from drivers.sim.relay_board import BoardFault, RelayBoardSim
-from gated.config_devices import GateCoils, GateInputMap
-from gated.supervisor import Backoff, DeviceRunner, wait_for_state
+from drivers.supervisor import Backoff, DeviceRunner, wait_for_state
 from tests.support import polling
 from tests.support.devices import device_factory
 from tests.support.devices import gate_config as config

@@ -24,13 +24,13 @@ from drivers.base import (
     ProtocolError,
     UnreadableCard,
 )
-from drivers.idcard_sam import SamCardReader
 from drivers.registry import driver_class
-from drivers.sam_codec import Status
+from drivers.sam_idcard.codec import Status
+from drivers.sam_idcard.driver import SamCardReader
+from drivers.sam_idcard.settings import SamReaderConfig
 from drivers.sim.sam_cards import RawCard
 from drivers.sim.sam_reader import SamFault, SamReaderSim
-from gated.config_devices import SamReaderConfig
-from gated.supervisor import Backoff, DeviceRunner, wait_for_state
+from drivers.supervisor import Backoff, DeviceRunner, wait_for_state
 from tests.support import polling
 from tests.support.cards import ADULT, HMT, TEST_CARDS
 from tests.support.devices import device_factory

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from drivers.base import BadgeRead, IdCardRead, UnreadableCard
-from drivers.sam_text import decode_text_block
+from drivers.sam_idcard.text import decode_text_block
 from gated.credentials import CardType, CardValidity, Credential, CredentialKind, Gender
 from gated.identity import (
     SiteKeyError,

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from drivers.base import DeviceError, IdCardRead, Observation, UnreadableCard
-from drivers.idcard_sam import SamCardReader
+from drivers.sam_idcard.driver import SamCardReader
+from drivers.sam_idcard.settings import SamReaderConfig
 from drivers.sim.sam_cards import RawCard, ResidentCard, SimCard
 from drivers.sim.sam_reader import SamFault, SamReaderSim
 from gated.config import LogFormat, LogLevel
-from gated.config_devices import SamReaderConfig
 from gated.identity import credential_from_card
 from gated.logs import configure_logging, shutdown_logging
 from tests.support.cards import ADULT, BAD_CHECK_NUMBER, PERSONAL_STRINGS, TEST_CARDS

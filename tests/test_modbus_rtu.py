@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.base import DeviceFault, ProtocolError
-from drivers.modbus_rtu import (
+from drivers.modbus.rtu import (
     CoilValue,
     CrcError,
     EchoMismatch,

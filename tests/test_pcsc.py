@@ -24,11 +24,11 @@ from drivers.base import (
     Observation,
     UnreadableCard,
 )
-from drivers.pcsc import PcscBadgeReader
+from drivers.pcsc_badge.driver import PcscBadgeReader
+from drivers.pcsc_badge.settings import PcscReaderConfig
+from drivers.supervisor import Backoff, DeviceRunner, wait_for_state
 from gated.config import LogFormat, LogLevel
-from gated.config_devices import PcscReaderConfig
 from gated.logs import configure_logging, shutdown_logging
-from gated.supervisor import Backoff, DeviceRunner, wait_for_state
 from tests.support import polling
 from tests.support.devices import device_factory
 from tests.support.pcscd import READER_0, Pcscd, binaries_missing, pcscd_service

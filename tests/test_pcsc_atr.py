@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.pcsc_atr import (
+from drivers.pcsc_badge.atr import (
     BadgeType,
     badge_type,
     mask_uid,

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drivers.base import IdCardRead, ProtocolError
-from drivers.sam_codec import (
+from drivers.sam_idcard.codec import (
     FIND_OK_DATA,
     MAX_LEN,
     PREAMBLE,
@@ -34,7 +34,7 @@ from drivers.sam_codec import (
     read_reply,
     read_reply_text,
 )
-from drivers.sam_text import F, SamCardType, TextBlockError, encode_text_block
+from drivers.sam_idcard.text import F, SamCardType, TextBlockError, encode_text_block
 from drivers.sim.sam_cards import RawCard
 from tests.support.cards import (
     ADULT,

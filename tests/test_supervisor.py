@@ -17,7 +17,7 @@ from drivers.base import (
     Observation,
     UnreadableCard,
 )
-from gated.supervisor import Backoff, DeviceRunner, wait_for_state
+from drivers.supervisor import Backoff, DeviceRunner, wait_for_state
 from tests.support.polling import wait_for
 
 

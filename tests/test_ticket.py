@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from drivers.escpos_codec import Op, OpKind, decode_text, tokenize
-from drivers.escpos_layout import display_width, render_ticket, ticket_text, wrap
+from drivers.escpos_printer.codec import Op, OpKind, decode_text, tokenize
+from drivers.escpos_printer.layout import display_width, render_ticket, ticket_text, wrap
 from gated.config import GatedConfig
 from gated.ticket import TicketInfo, rating_url, test_ticket_document, ticket_document
 

@@ -1,7 +1,7 @@
 """An ESC/POS ticket printer served on a pty: parses what it receives, renders what it prints.
 
 The driver opens ``sim.port`` (the pty slave) like ``/dev/ttyUSB0``. The sim tokenizes the
-stream with ``drivers.escpos_codec``, answers ``DLE EOT 1..4`` with real status bytes, sends
+stream with ``drivers.escpos_printer.codec``, answers ``DLE EOT 1..4`` with real status bytes, sends
 Epson automatic status back blocks on every change once ``GS a`` enabled them, and renders
 each ticket (everything up to a cut) to ``ticket-NNNN.png`` and ``ticket-NNNN.txt`` in
 ``out_dir`` (``gated simulate`` points it at its own directory so a new user can look at the
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import structlog
 
-from drivers.escpos_codec import (
+from drivers.escpos_printer.codec import (
     Op,
     OpKind,
     StatusBits,

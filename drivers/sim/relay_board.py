@@ -1,7 +1,7 @@
 """A Modbus RTU relay board with a barrier arm wired to it, served on a pty.
 
 The driver under test opens ``sim.port`` (the pty slave) like a real ``/dev/ttyUSB0``; the sim
-reads requests from the master side, parses them with ``drivers.modbus_rtu`` and answers with
+reads requests from the master side, parses them with ``drivers.modbus.rtu`` and answers with
 correct CRCs: the FC05 echo, FC02 input bits, exception replies for coils or inputs the board
 does not have (ILLEGAL_DATA_ADDRESS), bad values (ILLEGAL_DATA_VALUE) and other functions
 (ILLEGAL_FUNCTION). Frames with a bad CRC or for another address are ignored, as on a bus.
@@ -29,7 +29,7 @@ from collections import deque
 import structlog
 
 from drivers.base import ButtonKind, ProtocolError
-from drivers.modbus_rtu import (
+from drivers.modbus.rtu import (
     FLASH_BASE,
     FLASH_UNIT_MS,
     MAX_READ_BITS,
@@ -44,9 +44,9 @@ from drivers.modbus_rtu import (
     read_discrete_inputs_reply,
     request_length,
 )
+from drivers.modbus_gate.settings import GateCoils, GateInputMap
 from drivers.sim.barrier_arm import BarrierArm, Button
 from drivers.sim.pty_sim import PtySim, run_console
-from gated.config_devices import GateCoils, GateInputMap
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
-from drivers.sam_text import F, SamCardType, encode_text_block, yyyymmdd
+from drivers.sam_idcard.text import F, SamCardType, encode_text_block, yyyymmdd
 
 
 class SimCard(Protocol):

@@ -1,7 +1,8 @@
 """A GA/T 467 SAM ID card reader module served on a pty, answering byte-exactly.
 
 The driver under test opens ``sim.port`` like a real ``/dev/ttyUSB0``. Requests are framed and
-checked with ``drivers.sam_codec`` (the very codec the driver uses), replies are built with it.
+checked with ``drivers.sam_idcard.codec`` (the very codec the driver uses), replies are built
+with it.
 Card behaviour follows a real module: find (20 01) -> select (20 02) -> read (30 01 / 30 10);
 after a successful read the card is halted and find fails (80) until the card leaves the field
 (``remove()``) and comes back (``present()``). A request with a bad checksum gets SW3 10, an
@@ -30,7 +31,7 @@ from collections.abc import Callable
 
 import structlog
 
-from drivers.sam_codec import (
+from drivers.sam_idcard.codec import (
     FIND_OK_DATA,
     FINGERPRINT_LENGTH,
     PHOTO_LENGTH,
@@ -44,6 +45,7 @@ from drivers.sam_codec import (
     parse_request,
     read_reply,
 )
+from drivers.sam_idcard.gb11643 import check_char
 from drivers.sim.pty_sim import PtySim, run_console
 from drivers.sim.sam_cards import (
     Foreigner2017Card,
@@ -214,7 +216,6 @@ def demo_card(kind: str, rng: random.Random) -> SimCard:
     """A synthetic card of ``kind`` (resident, hmt, f2017, f2023) with a valid check digit."""
     from datetime import date, timedelta
 
-    from gated.identity import gb11643_check_char
 
     today = date.today()
     birth = date(rng.randint(1940, 2005), rng.randint(1, 12), rng.randint(1, 28))
@@ -225,7 +226,7 @@ def demo_card(kind: str, rng: random.Random) -> SimCard:
 
     def number(prefix: str) -> str:
         first17 = f"{prefix}{birth:%Y%m%d}{seq}"
-        return first17 + gb11643_check_char(first17)
+        return first17 + check_char(first17)
 
     if kind == "hmt":
         return HmtPermitCard(name=name, id_number=number("810000"), gender_code=gender,

@@ -18,7 +18,7 @@ import qrcode
 import qrcode.constants
 from PIL import Image, ImageDraw, ImageFont
 
-from drivers.escpos_codec import Align, Op, OpKind, decode_text
+from drivers.escpos_printer.codec import Align, Op, OpKind, decode_text
 
 DOT_W = 12  # font A cell width in dots
 DOT_H = 24  # font A line height in dots

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from drivers.base import Device
-from gated.config_devices import ModbusGateConfig
+from drivers.modbus_gate.settings import ModbusGateConfig
 
 D = TypeVar("D", bound=Device)
 

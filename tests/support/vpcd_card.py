@@ -7,7 +7,7 @@ vpcd are control codes (00 power off, 01 power on, 02 reset: no answer; 04: answ
 longer ones are command APDUs, answered with a response APDU. vpcd asks for the ATR on every
 presence check (several times a second), so the card answers from its own thread.
 
-The ATRs are built here, independently of ``drivers.pcsc_atr``, so the driver's classifier is
+The ATRs are built here, independently of ``drivers.pcsc_badge.atr``, so the driver's classifier is
 tested against bytes it did not produce.
 """
 

@@ -20,8 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from drivers.base import ButtonKind, ButtonPressed, DeviceError, GateInputs
-from drivers.buttons import ButtonEdges
-from drivers.modbus_rtu import (
+from drivers.modbus.rtu import (
     CoilValue,
     check_write_coil_reply,
     flash_request,
@@ -29,7 +28,8 @@ from drivers.modbus_rtu import (
     read_discrete_inputs_request,
     write_coil_request,
 )
-from gated.config_devices import ModbusGateConfig
+from drivers.modbus_gate.buttons import ButtonEdges
+from drivers.modbus_gate.settings import ModbusGateConfig
 
 Send = Callable[[bytes, Callable[[bytes, bytes], Any]], Any]
 

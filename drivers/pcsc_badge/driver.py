@@ -29,8 +29,9 @@ from drivers.base import (
     DeviceUnavailable,
     Observation,
     UnreadableCard,
+    load_optional,
 )
-from drivers.pcsc_atr import (
+from drivers.pcsc_badge.atr import (
     GET_UID_APDU,
     BadgeType,
     badge_type,
@@ -38,8 +39,7 @@ from drivers.pcsc_atr import (
     status_word,
     uid_from_response,
 )
-from drivers.registry import load_optional
-from gated.config_devices import PcscReaderConfig
+from drivers.pcsc_badge.settings import PcscReaderConfig
 
 log = structlog.get_logger(__name__)
 

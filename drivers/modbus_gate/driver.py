@@ -54,9 +54,9 @@ from drivers.base import (
     Observation,
     ProtocolError,
 )
-from drivers.gate_board import GateBoard, Relay
-from drivers.modbus_link import RtuLink
-from gated.config_devices import ModbusGateConfig
+from drivers.modbus.link import RtuLink
+from drivers.modbus_gate.board import GateBoard, Relay
+from drivers.modbus_gate.settings import ModbusGateConfig
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

@@ -24,9 +24,8 @@ from typing import Any
 
 import structlog
 
-from drivers.base import DeviceUnavailable, Observation, QrRead, QrScanner
-from drivers.registry import load_optional
-from gated.config_devices import QrCameraConfig
+from drivers.base import DeviceUnavailable, Observation, QrRead, QrScanner, load_optional
+from drivers.camera_qr.settings import QrCameraConfig
 
 log = structlog.get_logger(__name__)
 

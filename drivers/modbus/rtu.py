@@ -3,8 +3,8 @@
 Only what a relay board needs: FC05 write single coil (the board echoes the request), the
 Waveshare-style FC05 "flash" command at coil 0x0200 + relay (value = pulse in units of 100 ms),
 FC02 read discrete inputs, and exception replies (function code | 0x80). Both sides are here:
-the master side for ``drivers.gate_modbus`` and the slave side for ``drivers.sim.relay_board``,
-so the simulator parses requests with the very code whose output it answers.
+the master side for ``drivers.modbus_gate`` and the slave side for ``drivers.sim.relay_board``, so
+the simulator parses requests with the very code whose output it answers.
 
 Every failure is a ``DeviceError`` subclass, so a caller can let it propagate and it becomes
 device state: a bad CRC, a truncated or foreign frame or a wrong echo is a ``ProtocolError``;

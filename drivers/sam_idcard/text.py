@@ -27,7 +27,7 @@ TEXT_LENGTH = 256
 
 class SamCodecError(ProtocolError):
     """Bytes that are not what the SAM protocol allows here (base of every codec error,
-    re-exported by ``drivers.sam_codec``). ``reason`` is a short slug."""
+    re-exported by ``drivers.sam_idcard.codec``). ``reason`` is a short slug."""
 
     reason = "sam_codec_error"
 

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-from drivers.escpos_codec import (
+from drivers.escpos_printer.codec import (
     Align,
     Cut,
     QrEcc,

@@ -23,7 +23,7 @@ import serial
 import structlog
 
 from drivers.base import DeviceTimeout, DeviceUnavailable
-from drivers.modbus_rtu import FrameError, reply_length
+from drivers.modbus.rtu import FrameError, reply_length
 from drivers.serial_link import LINK_ERRORS, close_serial, open_serial
 
 log = structlog.get_logger(__name__)

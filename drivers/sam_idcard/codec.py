@@ -6,9 +6,9 @@ Frames (PROTOCOLS.md section 1)::
     SAM -> host : AA AA AA 96 69 | LEN_H LEN_L | SW1 SW2 SW3 [DATA] | CHK
 
 LEN counts every byte after the length field, CHK included; CHK is the XOR of LEN_H up to the
-byte before CHK. Both sides live here: the host side for ``drivers.idcard_sam`` and the module
-side for ``drivers.sim.sam_reader``, so the simulator parses requests with the very code whose
-output it answers.
+byte before CHK. Both sides live here: the host side for ``drivers.sam_idcard.driver`` and the
+module side for ``drivers.sim.sam_reader``, so the simulator parses requests with the very code
+whose output it answers.
 
 What a caller must know:
 - Replies arrive split over several reads (a 1295-byte read reply takes ~110 ms at 115200 baud),
@@ -16,10 +16,10 @@ What a caller must know:
   the preamble after noise. It never raises: bad frames come out as ``FrameFault`` items and
   are counted per reason in ``SamFrameReader.counts``.
 - Every error raised here is a ``SamCodecError`` (a ``ProtocolError``) with a ``reason`` slug;
-  ``TextBlockError`` (its subclass, in ``drivers.sam_text``) means the card answered but its
+  ``TextBlockError`` (its subclass, in ``drivers.sam_idcard.text``) means the card answered but its
   text block is unusable, which the driver reports as an unreadable card, not a link problem.
 - The text block (personal data) is decoded by ``decode_text_block``, re-exported from
-  ``drivers.sam_text``: address, issuing authority and photo are never decoded at all.
+  ``drivers.sam_idcard.text``: address, issuing authority and photo are never decoded at all.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 # The text block decoder lives in its own module (layouts are long); it also holds the error
 # base and the block size, so it does not import this module. Callers may import from here.
-from drivers.sam_text import TEXT_LENGTH, SamCodecError, TextBlockError, decode_text_block
+from drivers.sam_idcard.text import TEXT_LENGTH, SamCodecError, TextBlockError, decode_text_block
 
 PREAMBLE = bytes.fromhex("AAAAAA9669")
 HEADER = len(PREAMBLE) + 2  # preamble + LEN

@@ -11,7 +11,7 @@ Every ``poll_interval_ms`` the driver runs find (20 01) -> select (20 02) -> rea
   a card-level status (``sam_auth_card_failed`` ...), a malformed text block (``bad_date``
   ...) or a citizen number with a wrong check character (``bad_check_digit``).
 - ``[]`` otherwise. Photo and fingerprint are dropped with the reply frame; the address and
-  issuing authority are never decoded (``drivers.sam_text``).
+  issuing authority are never decoded (``drivers.sam_idcard.text``).
 
 Errors (become device state through the supervisor): no answer -> ``DeviceTimeout``; noise,
 a bad checksum, a truncated reply or a link-level status (10/11/21) -> ``ProtocolError``; a
@@ -39,7 +39,7 @@ from drivers.base import (
     ProtocolError,
     UnreadableCard,
 )
-from drivers.sam_codec import (
+from drivers.sam_idcard.codec import (
     Command,
     FaultReason,
     Frame,
@@ -52,9 +52,9 @@ from drivers.sam_codec import (
     parse_reply,
     read_reply_text,
 )
-from drivers.sam_text import TextBlockError, decode_text_block
+from drivers.sam_idcard.settings import SamReaderConfig
+from drivers.sam_idcard.text import TextBlockError, decode_text_block
 from drivers.serial_link import LINK_ERRORS, close_serial, open_serial
-from gated.config_devices import SamReaderConfig
 
 log = structlog.get_logger(__name__)
 

@@ -40,7 +40,7 @@ from drivers.base import (
     ProtocolError,
     TicketPrinter,
 )
-from drivers.escpos_codec import (
+from drivers.escpos_printer.codec import (
     StatusBits,
     StatusQuery,
     asb_enable,
@@ -51,9 +51,9 @@ from drivers.escpos_codec import (
     split_replies,
     status_request,
 )
-from drivers.escpos_layout import render_ticket
+from drivers.escpos_printer.layout import render_ticket
+from drivers.escpos_printer.settings import EscposPrinterConfig
 from drivers.serial_link import LINK_ERRORS, close_serial, open_serial
-from gated.config_devices import EscposPrinterConfig
 
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,1 @@
+"""Modbus RTU: the codec (``rtu``, pure functions of bytes) and the serial master (``link``)."""

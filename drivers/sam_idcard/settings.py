@@ -1,0 +1,17 @@
+"""``[devices.<name>]`` with ``type = "sam_idcard"``: a GA/T 467 SAM module on a serial line."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from drivers.settings import SerialSettings
+
+
+class SamReaderConfig(SerialSettings):
+    type: Literal["sam_idcard"]
+    baudrate: int = Field(default=115200, gt=0)
+    poll_interval_ms: int = Field(default=250, ge=20, le=5000)
+    find_timeout_ms: int = Field(default=100, ge=20, le=2000)
+    read_timeout_ms: int = Field(default=2000, ge=200, le=10000)
