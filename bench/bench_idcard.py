@@ -42,8 +42,8 @@ from drivers.sim.sam_cards import (
     SimCard,
 )
 from drivers.sim.sam_reader import SamReaderSim
-from gated.credentials import Credential
-from gated.identity import credential_from_card, validate_id_number
+from gated.policy.credentials import Credential
+from gated.policy.identity import credential_from_card, validate_id_number
 
 TARGET_MS = 5.0
 LAST_CHUNK = 32

@@ -28,10 +28,10 @@ from pathlib import Path
 import structlog
 
 from gated.config import OutboxConfig
-from gated.events import Event, EventType
-from gated.outbox import Outbox, ensure_schema
-from gated.state import StateLoop
-from gated.store import Store
+from gated.state.events import Event, EventType
+from gated.state.loop import StateLoop
+from gated.state.outbox import Outbox, ensure_schema
+from gated.state.store import Store
 
 PAYLOAD = {"ticket": "A042", "service": "general", "pseudonym": "p" * 32, "age_band": "60-69"}
 

@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gated import queueing
+from gated.booth import queueing
+from gated.booth.lists import ListKind, Lists, entries_checksum
+from gated.booth.queueing import Queue
 from gated.config import parse_config
-from gated.credentials import CardValidity, Credential, CredentialKind
-from gated.lists import ListKind, Lists, entries_checksum
-from gated.policy import decide
-from gated.queueing import Queue
-from gated.store import Store
+from gated.policy.credentials import CardValidity, Credential, CredentialKind
+from gated.policy.decide import decide
+from gated.state.store import Store
 
 TZ = ZoneInfo("Asia/Shanghai")
 CFG = parse_config('[site]\nid = "b"\n[booth]\nid = "b"\n[services.general]\nname = "g"\n'
@@ -80,7 +80,7 @@ def visitors(n: int, entries: int, rng: random.Random) -> list[Credential]:
 def bench_policy(n: int, entries: int) -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
-        from gated.lists import Lists as L
+        from gated.booth.lists import Lists as L
 
         store = Store(Path(tmp), [L.ensure_schema])
         store.open()

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from drivers.escpos_printer.codec import tokenize
 from drivers.escpos_printer.layout import render_ticket, ticket_text
 from drivers.sim.ticket_render import TicketCanvas, find_font
+from gated.booth.ticket import TicketInfo, ticket_document
 from gated.config import GatedConfig
-from gated.ticket import TicketInfo, ticket_document
 
 
 def docs(n: int) -> list[dict[str, Any]]:

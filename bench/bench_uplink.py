@@ -24,9 +24,9 @@ import paho.mqtt.client as mqtt  # noqa: E402
 import structlog  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from gated.events import EventType  # noqa: E402
-from gated.state import Batch  # noqa: E402
-from gated.uplink import Uplink  # noqa: E402
+from gated.state.events import EventType  # noqa: E402
+from gated.state.loop import Batch  # noqa: E402
+from gated.uplink.service import Uplink  # noqa: E402
 from tests.support.mosquitto import Broker  # noqa: E402
 from tests.support.uplink_harness import BOOTH, BOOTH_PW, Booth, booth_config  # noqa: E402
 

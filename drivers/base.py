@@ -117,7 +117,7 @@ class Observation:
 class IdCardRead(Observation):
     """Fields of one resident/permit card presentation, photo already dropped by the driver.
 
-    Holds personal data for the few microseconds until ``gated.identity`` turns it into a
+    Holds personal data for the few microseconds until ``gated.policy.identity`` turns it into a
     credential: ``repr`` masks every personal field so an accidental log line cannot leak it.
     """
 
@@ -325,7 +325,7 @@ class Gate(Device):
 
 
 class TicketPrinter(Device):
-    """Commands: ``print`` (args: ticket: dict as built by ``gated.ticket``), ``status``."""
+    """Commands: ``print`` (args: ticket: dict as built by ``gated.booth.ticket``), ``status``."""
 
     kind = DeviceKind.PRINTER
 

@@ -18,9 +18,9 @@ import pytest
 
 from drivers.base import DeviceState
 from drivers.sim.barrier_arm import Button
-from gated.app import Daemon
+from gated.app.daemon import Daemon
+from gated.app.simulate import SimBooth
 from gated.config import load_config
-from gated.simulate import SimBooth
 from tests.support.cards import ADULT, BAD_CHECK_NUMBER, ELDER_LONG_TERM
 from tests.support.polling import wait_for
 

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gated import booth_assist
-from gated.booth_assist import CaseError, CaseKind, Cases
+from gated.booth import cases as booth_assist
+from gated.booth.cases import CaseError, CaseKind, Cases
 from gated.config import GatedConfig
-from gated.state import Batch
+from gated.state.loop import Batch
 from tests.support.state_rig import StateRig
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))

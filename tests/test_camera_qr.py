@@ -28,8 +28,8 @@ from drivers.camera_qr.driver import QrCamera
 from drivers.camera_qr.settings import QrCameraConfig
 from drivers.registry import driver_class
 from drivers.supervisor import Backoff, DeviceRunner
+from gated.app.logs import configure_logging, shutdown_logging
 from gated.config import LogFormat, LogLevel
-from gated.logs import configure_logging, shutdown_logging
 
 cv2 = pytest.importorskip("cv2")
 

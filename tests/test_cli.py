@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gated.cli import main, parse_params
+from gated.app.cli import main, parse_params
 from gated.config import OutboxConfig
-from gated.events import Event, EventType
-from gated.outbox import Outbox, ensure_schema
-from gated.store import Store
+from gated.state.events import Event, EventType
+from gated.state.outbox import Outbox, ensure_schema
+from gated.state.store import Store
 
 
 def _config(tmp: Path) -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gated.commands import CommandRegistry, load_command_key, sign_command
+from gated.commands.registry import CommandRegistry, load_command_key, sign_command
 from tests.support.state_rig import StateRig
 
 KEY = bytes.fromhex("11" * 32)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gated.cli import main
+from gated.app.cli import main
 from gated.config import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent

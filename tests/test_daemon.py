@@ -18,7 +18,7 @@ import pytest
 
 from drivers.base import ButtonKind
 from drivers.sim.barrier_arm import Button
-from gated.simulate import SimBooth
+from gated.app.simulate import SimBooth
 from tests.support.cards import ADULT
 from tests.support.daemon import DaemonProcess
 from tests.support.mosquitto import Broker
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(90)
 
 
 def gated(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gated.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gated.app.cli", *args], capture_output=True,
                           text=True, timeout=30)
 
 
@@ -124,7 +124,7 @@ def test_unplugged_device_keeps_the_daemon_serving(sim: SimBooth, tmp_path: Path
 def test_lists_import_of_a_real_sized_list(sim: SimBooth, tmp_path: Path) -> None:
     """`gated lists import FILE` with 5,000 badges (well above one MQTT command's size), then a
     file with a wrong checksum: refused whole with its reason, the first list stays."""
-    from gated.lists import entries_checksum
+    from gated.booth.lists import entries_checksum
 
     entries = [{"uid": f"04{i:06X}", "zones": ["office"], "revoked": False, "label": "staff",
                 "valid_until": None} for i in range(5000)]
@@ -203,7 +203,7 @@ def test_only_signed_commands_let_anyone_through_over_mqtt(tmp_path: Path) -> No
     """Whoever can publish on the broker must not open a gate: open_gate, manual_ticket (it
     opens the hall gate) and register_guest need the command key's signature, and a whole-list
     import is local only. A signed open_gate does move the simulated relay board."""
-    from gated.commands import sign_command
+    from gated.commands.registry import sign_command
 
     key = bytes(range(32))
     (tmp_path / "command.key").write_text(key.hex() + "\n")

@@ -30,8 +30,8 @@ from drivers.escpos_printer.settings import EscposPrinterConfig
 from drivers.registry import driver_class
 from drivers.sim.printer import MidTicket, PrinterSim
 from drivers.supervisor import Backoff, DeviceRunner, wait_for_state
+from gated.booth.ticket import TicketInfo, test_ticket_document, ticket_document
 from gated.config import GatedConfig
-from gated.ticket import TicketInfo, test_ticket_document, ticket_document
 from tests.support import polling
 from tests.support.devices import device_factory
 

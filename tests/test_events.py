@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gated.events import _CROCKFORD, Event, EventType, _IdGenerator
+from gated.state.events import _CROCKFORD, Event, EventType, _IdGenerator
 
 
 def _ms_of(event_id: str) -> int:
@@ -60,8 +60,8 @@ def test_envelope_and_default_priority(kind: EventType, priority: str) -> None:
 
 def test_the_outbox_stamps_seq_on_the_event_it_is_given(tmp_path: Path) -> None:
     from gated.config import OutboxConfig
-    from gated.outbox import Outbox, ensure_schema
-    from gated.store import Store
+    from gated.state.outbox import Outbox, ensure_schema
+    from gated.state.store import Store
 
     store = Store(tmp_path, [ensure_schema])
     store.open()

@@ -1,4 +1,4 @@
-"""Table tests of gated.identity: check characters, dates, masking, pseudonyms, site keys."""
+"""Table tests of gated.policy.identity: check characters, dates, masking, pseudonyms, site keys."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from drivers.base import BadgeRead, IdCardRead, UnreadableCard
 from drivers.sam_idcard.text import decode_text_block
-from gated.credentials import CardType, CardValidity, Credential, CredentialKind, Gender
-from gated.identity import (
+from gated.policy.credentials import CardType, CardValidity, Credential, CredentialKind, Gender
+from gated.policy.identity import (
     SiteKeyError,
     age_on,
     credential_from_badge,

@@ -1,7 +1,7 @@
 """No name or full ID number in any log line, repr or error of the ID card path.
 
-Runs the real chain (simulator on a pty -> SamCardReader -> gated.identity) for every test card,
-malformed cards and link faults, with structlog at DEBUG writing JSON and console lines, and
+Runs the real chain (simulator on a pty -> SamCardReader -> gated.policy.identity) for every test
+card, malformed cards and link faults, with structlog at DEBUG writing JSON and console lines, and
 greps everything for ``PERSONAL_STRINGS`` (also in the \\uXXXX form a JSON encoder could use).
 """
 
@@ -20,9 +20,9 @@ from drivers.sam_idcard.driver import SamCardReader
 from drivers.sam_idcard.settings import SamReaderConfig
 from drivers.sim.sam_cards import RawCard, ResidentCard, SimCard
 from drivers.sim.sam_reader import SamFault, SamReaderSim
+from gated.app.logs import configure_logging, shutdown_logging
 from gated.config import LogFormat, LogLevel
-from gated.identity import credential_from_card
-from gated.logs import configure_logging, shutdown_logging
+from gated.policy.identity import credential_from_card
 from tests.support.cards import ADULT, BAD_CHECK_NUMBER, PERSONAL_STRINGS, TEST_CARDS
 
 pytestmark = pytest.mark.timeout(60)

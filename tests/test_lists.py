@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gated.lists import (
+from gated.booth.lists import (
     AlertLevel,
     ListError,
     ListKind,
@@ -20,7 +20,7 @@ from gated.lists import (
     entries_checksum,
     parse_snapshot,
 )
-from gated.store import Store
+from gated.state.store import Store
 from tests.support.state_rig import StateRig
 
 BADGES = [{"uid": "04a1b2c3", "zones": ["office"], "label": "staff"},

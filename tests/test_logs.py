@@ -8,8 +8,8 @@ import threading
 
 import structlog
 
+from gated.app.logs import configure_logging, shutdown_logging
 from gated.config import LogFormat, LogLevel
-from gated.logs import configure_logging, shutdown_logging
 
 
 def _lines(buf: io.StringIO) -> list[str]:

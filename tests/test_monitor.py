@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gated.cli import main
-from gated.monitor import BoothTable, run_monitor
-from gated.uplink import Uplink
+from gated.app.cli import main
+from gated.uplink.monitor import BoothTable, run_monitor
+from gated.uplink.service import Uplink
 from tests.support.mosquitto import Broker, env_has_mosquitto
 from tests.support.uplink_harness import BOOTH, BOOTH_PW, SITE, Booth, booth_config
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from gated.config import OutboxConfig
-from gated.events import Event, EventPriority, EventType
-from gated.outbox import Outbox, ensure_schema, read_pending, read_stats
-from gated.state import StateLoop
-from gated.store import Store
+from gated.state.events import Event, EventPriority, EventType
+from gated.state.loop import StateLoop
+from gated.state.outbox import Outbox, ensure_schema, read_pending, read_stats
+from gated.state.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -27,8 +27,8 @@ from drivers.base import (
 from drivers.pcsc_badge.driver import PcscBadgeReader
 from drivers.pcsc_badge.settings import PcscReaderConfig
 from drivers.supervisor import Backoff, DeviceRunner, wait_for_state
+from gated.app.logs import configure_logging, shutdown_logging
 from gated.config import LogFormat, LogLevel
-from gated.logs import configure_logging, shutdown_logging
 from tests.support import polling
 from tests.support.devices import device_factory
 from tests.support.pcscd import READER_0, Pcscd, binaries_missing, pcscd_service

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gated.booth.lists import Appointment as Appt
+from gated.booth.lists import StaffBadge as Badge
 from gated.config import parse_config
-from gated.config_policy import ZoneMode
-from gated.credentials import CardValidity, Credential, CredentialKind
-from gated.lists import Appointment as Appt
-from gated.lists import StaffBadge as Badge
-from gated.policy import (
+from gated.config.hall import ZoneMode
+from gated.policy.credentials import CardValidity, Credential, CredentialKind
+from gated.policy.decide import (
     AlertKind,
     AssistKind,
     BoothFlags,
@@ -28,7 +28,7 @@ from gated.policy import (
     VisitorClass,
     decide,
 )
-from gated.schedule import Schedule
+from gated.policy.schedule import Schedule
 
 TZ = ZoneInfo("Asia/Shanghai")
 CFG = parse_config("""
@@ -248,6 +248,6 @@ def test_policy_properties(cred: Credential, now: datetime, zone_modes: dict[str
     (b"x" * 500, "x" * 128),
 ])
 def test_appointment_ref_from_qr(payload: bytes, ref: str) -> None:
-    from gated.credentials import appointment_ref_from_qr
+    from gated.policy.credentials import appointment_ref_from_qr
 
     assert appointment_ref_from_qr(payload) == ref

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gated import queueing
+from gated.booth import queueing
+from gated.booth.queueing import Lane, Queue, QueueError, TicketState
 from gated.config import parse_config
-from gated.queueing import Lane, Queue, QueueError, TicketState
-from gated.store import Store
+from gated.state.store import Store
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)

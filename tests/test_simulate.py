@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(90)
 def test_simulate_serves_visitors_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     d = tmp_path / "sim"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gated.cli", "simulate", "--dir", str(d), "--mqtt", "off",
+        [sys.executable, "-m", "gated.app.cli", "simulate", "--dir", str(d), "--mqtt", "off",
          "--visitors-per-min", "120", "--seed", "7"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -46,7 +46,7 @@ def test_simulate_serves_visitors_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert f"gated outbox stats -c {cfg}" in summary and str(d / "tickets") in summary
     # no broker: every event is still in the outbox, and the stats command reads the same
     stats = json.loads(subprocess.run(
-        [sys.executable, "-m", "gated.cli", "outbox", "stats", "--json", "-c", str(cfg)],
+        [sys.executable, "-m", "gated.app.cli", "outbox", "stats", "--json", "-c", str(cfg)],
         capture_output=True, text=True, check=True).stdout)
     assert waiting > 0 and stats["depth"] == waiting
     assert "Traceback" not in err

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gated.config import OutboxConfig
-from gated.events import EventType
-from gated.state import Batch
+from gated.state.events import EventType
+from gated.state.loop import Batch
 from tests.support.state_rig import StateRig
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from gated.config import OutboxConfig
-from gated.events import Event, EventType
-from gated.outbox import Outbox, ensure_schema, read_pending
-from gated.state import StateLoop
-from gated.store import StorageError, Store
+from gated.state.events import Event, EventType
+from gated.state.loop import StateLoop
+from gated.state.outbox import Outbox, ensure_schema, read_pending
+from gated.state.store import StorageError, Store
 
 
 @contextlib.contextmanager

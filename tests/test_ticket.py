@@ -9,8 +9,8 @@ import pytest
 
 from drivers.escpos_printer.codec import Op, OpKind, decode_text, tokenize
 from drivers.escpos_printer.layout import display_width, render_ticket, ticket_text, wrap
+from gated.booth.ticket import TicketInfo, rating_url, test_ticket_document, ticket_document
 from gated.config import GatedConfig
-from gated.ticket import TicketInfo, rating_url, test_ticket_document, ticket_document
 
 
 def cfg(**ticket: Any) -> GatedConfig:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gated.events import EventType
-from gated.uplink import Uplink
-from gated.uplink_drain import TokenBucket
+from gated.state.events import EventType
+from gated.uplink.drain import TokenBucket
+from gated.uplink.service import Uplink
 from tests.support.mosquitto import Broker, env_has_mosquitto
 from tests.support.polling import holds_within
 from tests.support.uplink_harness import (

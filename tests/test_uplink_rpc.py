@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from gated.commands import CommandRegistry, sign_command
-from gated.lists import Lists, delta_checksum, entries_checksum
-from gated.uplink import Uplink
+from gated.booth.lists import Lists, delta_checksum, entries_checksum
+from gated.commands.registry import CommandRegistry, sign_command
+from gated.uplink.service import Uplink
 from tests.support.mosquitto import Broker, env_has_mosquitto
 from tests.support.polling import holds_within
 from tests.support.uplink_harness import BOOTH, BOOTH_PW, SITE, Booth, Centre, booth_config

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from gated.identity import validate_id_number
+from gated.policy.identity import validate_id_number
 from tests.support.cards import PERSONAL_STRINGS
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -154,7 +154,7 @@ class SamCardReader(CardReader):
 
         The module halts the card after a read, so a reply we cannot use must still be
         reported: the visitor is told to see the guard instead of waiting at the reader.
-        Check digits and dates are the core's business (``gated.identity``).
+        Check digits and dates are the core's business (``gated.policy.identity``).
         """
         reply = self._checked(self._transact(Command.READ_TEXT_PHOTO, self._read_s))
         status = reply.status

@@ -6,9 +6,9 @@ gender, birth, validity, nation) and never decodes the address, the issuing auth
 reserved field: those bytes are not even turned into strings. ``encode_text_block`` is the
 inverse, used by the simulator and the tests to build valid blocks from fields.
 
-Malformed blocks raise ``TextBlockError`` with a ``reason``: ``bad_length``,
-``unknown_card_type``, ``bad_encoding``, ``bad_date``, ``bad_id_number``, ``bad_gender``,
-``bad_nation``, ``missing_name``. Check digits are not verified here (``gated.identity`` does).
+Malformed blocks raise ``TextBlockError`` with a ``reason``: ``bad_length``, ``unknown_card_type``,
+``bad_encoding``, ``bad_date``, ``bad_id_number``, ``bad_gender``, ``bad_nation``,
+``missing_name``. Check digits are not verified here (``gated.policy.identity`` does).
 """
 
 from __future__ import annotations

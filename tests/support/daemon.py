@@ -40,7 +40,7 @@ class DaemonProcess:
                **self.extra_env}
         log = open(self.log_path, "ab")  # handed to the child, closed here after the fork
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "gated.cli", "run", "-c",
+        self.proc = subprocess.Popen([sys.executable, "-m", "gated.app.cli", "run", "-c",
                                       str(self.config)], stdout=log, stderr=log, env=env,
                                      cwd=self.workdir)
         log.close()

@@ -8,10 +8,10 @@ import threading
 from pathlib import Path
 
 from gated.config import OutboxConfig
-from gated.events import EventType
-from gated.outbox import Outbox, ensure_schema
-from gated.state import Batch, StateLoop
-from gated.store import Store
+from gated.state.events import EventType
+from gated.state.loop import Batch, StateLoop
+from gated.state.outbox import Outbox, ensure_schema
+from gated.state.store import Store
 
 
 def main() -> None:

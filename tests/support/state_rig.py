@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Self
 
-from gated import outbox
 from gated.config import OutboxConfig
-from gated.outbox import Outbox
-from gated.state import Batch, StateLoop
-from gated.store import Store
+from gated.state import outbox
+from gated.state.loop import Batch, StateLoop
+from gated.state.outbox import Outbox
+from gated.state.store import Store
 
 
 class StateRig:

@@ -18,8 +18,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gated.config import BoothConfig, GatedConfig, MqttConfig, SiteConfig, TlsConfig
-from gated.events import EventType
-from gated.state import Batch
+from gated.state.events import EventType
+from gated.state.loop import Batch
 from tests.support.mosquitto import CENTRE_USER, Broker
 from tests.support.state_rig import StateRig
 

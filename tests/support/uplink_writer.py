@@ -14,9 +14,9 @@ from pathlib import Path
 
 import structlog
 
-from gated.events import EventType
-from gated.state import Batch
-from gated.uplink import Uplink
+from gated.state.events import EventType
+from gated.state.loop import Batch
+from gated.uplink.service import Uplink
 from tests.support.mosquitto import Broker
 from tests.support.uplink_harness import Booth, booth_config
 

@@ -1,0 +1,227 @@
+"""The ``gated`` command. Exit codes: 0 ok, 1 failure, 2 usage, 78 configuration problem."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from gated import __version__
+from gated.config import DEFAULT_CONFIG_PATH, ConfigError, GatedConfig, load_config
+
+EX_CONFIG = 78
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.func(args)
+        return code
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return EX_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gated", description="Gate booth daemon")
+    p.add_argument("--version", action="version", version=f"gated {__version__}")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    def cmd(name: str, help: str, func: Any, config: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        if config:
+            sp.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG_PATH,
+                            help=f"config file (default {DEFAULT_CONFIG_PATH})")
+        sp.set_defaults(func=func)
+        return sp
+
+    cmd("run", "run the daemon (systemd runs this)", _run)
+    sp = cmd("check-config", "validate a config file; lists every problem", _check, config=False)
+    sp.add_argument("file", type=Path, nargs="?", default=DEFAULT_CONFIG_PATH)
+    sp = cmd("simulate", "run the real daemon against simulated devices", _simulate, False)
+    sp.add_argument("--dir", type=Path, default=Path("gated-sim"),
+                    help="where state, config and printed tickets go (default ./gated-sim)")
+    sp.add_argument("--visitors-per-min", type=float, default=12.0)
+    sp.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C")
+    sp.add_argument("--mqtt", default="127.0.0.1:1883",
+                    help="broker host:port, or 'off' (events wait in the outbox either way)")
+    sp.add_argument("--seed", type=int, default=None)
+    cmd("status", "show the running daemon's status", _status)
+    sp = cmd("outbox", "inspect the event outbox", _outbox)
+    sp.add_argument("action", choices=["stats", "peek", "dead"])
+    sp.add_argument("--limit", type=int, default=10)
+    sp.add_argument("--json", action="store_true")
+    sp = cmd("keygen", "create the site key used for pseudonyms", _keygen, config=False)
+    sp.add_argument("file", type=Path)
+    sp = cmd("ctl", "send a command to the running daemon (e.g. call_next counter=3)", _ctl)
+    sp.add_argument("name")
+    sp.add_argument("params", nargs="*", metavar="KEY=VALUE")
+    sp = cmd("lists", "import a list snapshot file (staff_badges, appointments, alerts)", _lists)
+    sp.add_argument("action", choices=["import"])
+    sp.add_argument("file", type=Path)
+    sp = cmd("monitor", "live table of every booth on a broker", _monitor, config=False)
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=1883)
+    sp.add_argument("--site", default="+")
+    sp.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    sp.add_argument("--wait", type=float, default=2.0, help="seconds to collect for --once")
+    sp.add_argument("--username", default=None, help="broker user (e.g. the centre's)")
+    sp.add_argument("--password-file", type=Path, default=None)
+    sp.add_argument("--ca", type=Path, default=None, help="CA file: connect with TLS")
+    sp.add_argument("--cert", type=Path, default=None, help="client certificate (TLS)")
+    sp.add_argument("--key", type=Path, default=None, help="client key (TLS)")
+    return p
+
+
+def _load(args: argparse.Namespace) -> GatedConfig:
+    return load_config(args.config)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gated.app.daemon import Daemon, StartupError
+    from gated.app.logs import configure_logging
+    from gated.state import StorageError
+
+    cfg = _load(args)
+    configure_logging(cfg.log.level, cfg.log.format, site=cfg.site.id, booth=cfg.booth.id)
+    daemon = Daemon(cfg, config_path=args.config)
+    try:
+        daemon.start()
+    except (StartupError, StorageError) as e:
+        print(f"gated: cannot start: {e}", file=sys.stderr)
+        daemon.stop()
+        return 1
+    daemon.run_forever()
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    cfg = load_config(args.file)
+    print(f"{args.file}: ok (site {cfg.site.id}, booth {cfg.booth.id}, "
+          f"{len(cfg.devices)} device(s), {len(cfg.services)} service(s))")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from gated.app.simulate import run_simulation
+
+    return run_simulation(args.dir, visitors_per_min=args.visitors_per_min,
+                          duration=args.duration, mqtt=args.mqtt, seed=args.seed)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from gated.app.control import ControlError, call
+
+    cfg = _load(args)
+    try:
+        reply = call(cfg.state_dir, "get_status")
+    except ControlError as e:
+        print(f"gated: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from gated.state import DB_NAME, open_readonly, read_stats
+
+    cfg = _load(args)
+    path = cfg.state_dir / DB_NAME
+    if not path.exists():
+        print(f"gated: no outbox at {path} (has the daemon run with this state_dir?)",
+              file=sys.stderr)
+        return 1
+    conn = open_readonly(path)
+    try:
+        if args.action == "stats":
+            stats = read_stats(conn).__dict__
+            if args.json:
+                print(json.dumps(stats, ensure_ascii=False))
+            else:
+                for k, v in stats.items():
+                    print(f"{k:>14}: {v}")
+        else:
+            table = "events" if args.action == "peek" else "dead_letter"
+            for row in conn.execute(f"SELECT seq, type, body FROM {table} ORDER BY seq LIMIT ?",
+                                    (args.limit,)):
+                print(row[0], row[1], row[2])
+    finally:
+        conn.close()
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from gated.policy import generate_site_key
+
+    if args.file.exists():
+        print(f"gated: {args.file} exists; refusing to overwrite a site key (every pseudonym "
+              f"depends on it)", file=sys.stderr)
+        return 1
+    generate_site_key(args.file)
+    print(f"wrote {args.file} (mode 0600); copy the same file to every booth of this site")
+    return 0
+
+
+def parse_params(params: list[str]) -> dict[str, Any]:
+    """``["counter=3", "services=[\\"a\\"]"]`` -> {"counter": 3, "services": ["a"]}."""
+    out: dict[str, Any] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"gated: expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _ctl(args: argparse.Namespace) -> int:
+    from gated.app.control import ControlError, call
+
+    cfg = _load(args)
+    try:
+        reply = call(cfg.state_dir, args.name, parse_params(args.params))
+    except ControlError as e:
+        print(f"gated: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply, ensure_ascii=False, indent=2))
+    return 0 if reply.get("ok", True) else 1
+
+
+def _lists(args: argparse.Namespace) -> int:
+    from gated.app.control import ControlError, call
+
+    cfg = _load(args)
+    try:
+        snapshot = json.loads(args.file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        print(f"gated: cannot read {args.file}: {e}", file=sys.stderr)
+        return 1
+    try:
+        reply = call(cfg.state_dir, "lists_import", {"snapshot": snapshot})
+    except ControlError as e:
+        print(f"gated: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply, ensure_ascii=False, indent=2))
+    return 0 if reply.get("ok", True) else 1
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from gated.uplink import run_monitor
+
+    return run_monitor(args.host, args.port, site=args.site, once=args.once, wait=args.wait,
+                       username=args.username, password_file=args.password_file,
+                       ca_file=args.ca, cert_file=args.cert, key_file=args.key)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,322 @@
+"""The daemon: builds store, state thread, devices, booth logic and uplink from one config.
+
+Start order matters: the store opens (and repairs) first, the state thread next, then the
+devices whose observations feed it, then the uplink that drains what it committed. Stop is
+the reverse, so nothing a device saw in its last moment is lost.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from drivers.base import CommandDone, DeviceState, Observation
+from gated import __version__
+from gated.app.control import ControlServer
+from gated.app.logs import configure_logging
+from gated.booth import BoothLogic, DeviceDirectory, Lists
+from gated.commands import CommandRegistry, load_command_key
+from gated.config import ConfigError, GatedConfig, load_config
+from gated.policy import SiteKeyError, load_site_key
+from gated.state import Batch, EventType, Outbox, SchemaHook, StateLoop, Store, clock_synchronised
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT_S = 60.0
+HOUSEKEEPING_S = 60.0
+TICK_S = 1.0
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message tells local IT what to fix."""
+
+
+class Daemon:
+    def __init__(self, cfg: GatedConfig, *, config_path: Path | None = None,
+                 site_key: bytes | None = None) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self._site_key = site_key
+        self.started_at = time.monotonic()
+        self.store: Store | None = None
+        self.outbox: Outbox | None = None
+        self.loop: StateLoop | None = None
+        self.devices: DeviceDirectory | None = None
+        self.booth: BoothLogic | None = None
+        self.lists: Lists | None = None
+        self.commands = CommandRegistry()
+        self.uplink: Any = None
+        self.control: ControlServer | None = None
+        self._stopped = threading.Event()
+        self._reload_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        cfg = self.cfg
+        key = self._site_key
+        if key is None:
+            try:
+                key = load_site_key(cfg.site.key_file)
+            except SiteKeyError as e:
+                raise StartupError(str(e)) from None
+        hooks: list[SchemaHook] = [Outbox.ensure_schema, BoothLogic.ensure_schema,
+                                   Lists.ensure_schema, CommandRegistry.ensure_schema]
+        self.store = Store(cfg.state_dir, hooks)
+        self.store.open()
+        self.outbox = Outbox(self.store, cfg.outbox, cfg.site.id, cfg.booth.id)
+        self.loop = StateLoop(self.store, self.outbox, max_batch=cfg.outbox.max_batch,
+                              clock_ok=clock_synchronised)
+        self.lists = Lists(self.store.conn)
+        self.devices = DeviceDirectory(cfg, on_observation=self._on_observation,
+                                       on_state=self._on_device_state)
+        self.booth = BoothLogic(cfg, self.devices, self.lists, key)
+        from gated.commands import register_commands
+
+        register_commands(self)
+        self._configure_commands(cfg)
+        self.loop.post(self._started)
+        self.loop.every(HEARTBEAT_S, self._heartbeat)
+        self.loop.every(HOUSEKEEPING_S, self._housekeeping)
+        self.loop.every(TICK_S, self._tick)
+        self.loop.start()
+        self.devices.start()
+        self.control = ControlServer(cfg.state_dir, self.dispatch_local)
+        try:
+            self.control.start()
+        except OSError as e:  # the booth still works; only the local CLI cannot reach it
+            log.error("control_socket_failed", path=str(self.control.path), error=str(e))
+            self.control = None
+        if cfg.mqtt.enabled:
+            from gated.uplink import Uplink
+
+            self.uplink = Uplink(cfg, self.store, self.loop, self.outbox, self.commands,
+                                 lambda: self.status(include_uplink=False), self.lists)
+            self.uplink.start()
+        log.info("daemon_started", version=__version__, state_dir=str(cfg.state_dir),
+                 devices=len(self.devices.runners), mqtt=cfg.mqtt.enabled)
+        # What exists now (config, lists, modules) lives as long as the daemon: keep it out of
+        # every later garbage collection, whose full passes otherwise stall the state thread.
+        gc.freeze()
+        sd_notify("READY=1")
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        sd_notify("STOPPING=1")
+        if self.control is not None:
+            self.control.stop()
+        if self.devices is not None:
+            self.devices.stop()
+        if self.loop is not None:
+            try:
+                self.loop.call_wait(self._stopping, timeout=5.0)
+            except FutureTimeout:
+                log.error("stopping_event_not_committed")
+        # The uplink goes before the state loop: its last acknowledgements are committed there,
+        # so rows the broker already has are not sent again after the restart.
+        if self.uplink is not None:
+            self.uplink.stop()
+        if self.loop is not None:
+            self.loop.stop()
+        if self.store is not None:
+            self.store.close()
+        log.info("daemon_stopped")
+
+    def run_forever(self) -> None:
+        """Block until SIGTERM/SIGINT; SIGHUP reloads the config. Pings the systemd watchdog."""
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        # Off the main thread: a reload waits for the state thread and must not hold up
+        # the watchdog pings or a SIGTERM that follows.
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+            target=self.reload, name="gated-reload", daemon=True).start())
+        watchdog = _watchdog_interval()
+        while not stop.wait(watchdog or 1.0):
+            if watchdog and self.loop is not None and self.loop.running:
+                sd_notify("WATCHDOG=1")
+        self.stop()
+
+    def _configure_commands(self, cfg: GatedConfig) -> None:
+        assert self.loop is not None
+        self.commands.configure(key=load_command_key(cfg.mqtt.command_key_file),
+                                max_skew_s=cfg.mqtt.command_max_skew_s,
+                                max_bytes=cfg.mqtt.command_max_bytes, loop=self.loop)
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read the config file. Device and store changes need a restart; say so.
+
+        Safe from any thread but the state thread; concurrent reloads run one after another.
+        """
+        with self._reload_lock:
+            return self._reload()
+
+    def _reload(self) -> dict[str, Any]:
+        if self.config_path is None:
+            return {"ok": False, "reason": "no config file to reload"}
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as e:  # a bad file must not take the daemon down
+            log.error("config_reload_failed", error=str(e))
+            return {"ok": False, "reason": str(e)}
+        restart = [k for k in ("site", "booth", "state_dir", "devices", "outbox")
+                   if getattr(new, k) != getattr(self.cfg, k)]
+        if self.booth is not None and self.loop is not None:
+            booth = self.booth  # its queue and cases belong to the state thread
+            try:
+                self.loop.call_wait(lambda b: booth.reload(new), timeout=5.0)
+            except FutureTimeout:
+                return {"ok": False, "reason": "busy", "message": "state thread did not answer"}
+        configure_logging(new.log.level, new.log.format, site=new.site.id, booth=new.booth.id)
+        self._configure_commands(new)
+        reply: dict[str, Any] = {"ok": True, "needs_restart": restart}
+        if self.uplink is not None and new.mqtt != self.cfg.mqtt:
+            # On its own thread, a moment later: a reload that came over MQTT is answered on
+            # the old connection first, and the command worker is not asked to join itself.
+            timer = threading.Timer(0.5, self.uplink.reload, args=(new,))
+            timer.daemon = True
+            timer.start()
+            reply["uplink"] = "reconnecting"
+        self.cfg = new
+        log.info("config_reloaded", needs_restart=restart)
+        return reply
+
+    # ------------------------------------------------------------------ status
+    def status(self, *, include_uplink: bool = True) -> dict[str, Any]:
+        """Safe from any thread. The queue part is read on the caller's thread through a
+        read-only connection (a WAL snapshot of the last commit), so a status request never
+        waits behind, or adds to, the state thread's transactions.
+
+        The uplink's own status message adds its connection state itself
+        (``include_uplink=False``)."""
+        assert self.devices is not None and self.booth is not None and self.loop is not None
+        assert self.store is not None
+        queue: dict[str, Any]
+        try:
+            conn = self.store.reader()
+            try:
+                queue = self.booth.status(conn)
+            finally:
+                conn.close()
+        except sqlite3.Error as e:
+            log.warning("status_read_failed", error=str(e))
+            queue = {"error": f"state database unreadable: {e}"}
+        out = {
+            "version": __version__,
+            "site": self.cfg.site.id,
+            "booth": self.cfg.booth.id,
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+            "devices": self.devices.snapshot(),
+            "queue": queue,
+            "storage_ok": not self.loop.storage_failed,
+            "clock_synchronised": clock_synchronised(),
+        }
+        if self.outbox is not None:
+            out["outbox"] = {"depth": self.outbox.depth, "last_seq": self.outbox.last_seq,
+                             "evicted_total": self.outbox.evicted_total}
+        if self.lists is not None:
+            out["lists"] = self.lists.versions()
+        if include_uplink and self.uplink is not None:
+            out["uplink"] = self.uplink.state()
+        return out
+
+    def dispatch_local(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """A command from this machine (control socket, ``gated simulate``): trusted, so
+        unsigned; the same registry and replies as MQTT commands."""
+        return self.commands.dispatch(name, json.dumps({"args": args}).encode(), source="local")
+
+    # ------------------------------------------------------------------ device callbacks
+    def _on_observation(self, device: str, obs: Observation) -> None:
+        assert self.loop is not None and self.booth is not None
+        booth = self.booth
+        if isinstance(obs, CommandDone):
+            self.loop.post(lambda b: booth.on_command_done(b, device, obs))
+        else:
+            self.loop.post(lambda b: booth.on_observation(b, device, obs))
+
+    def _on_device_state(self, device: str, old: DeviceState, new: DeviceState,
+                         reason: str) -> None:
+        assert self.loop is not None and self.booth is not None
+        booth = self.booth
+
+        def handle(b: Batch) -> None:
+            b.emit(EventType.DEVICE_STATE, {"device": device, "old": str(old), "new": str(new),
+                                            "reason": reason})
+            booth.on_device_state(b, device, old, new, reason)
+        self.loop.post(handle)
+
+    # ------------------------------------------------------------------ state-thread jobs
+    def _started(self, b: Batch) -> None:
+        assert self.store is not None and self.outbox is not None
+        b.emit(EventType.BOOTH_STARTED, {"version": __version__,
+                                         "devices": sorted(self.cfg.devices)})
+        rec = self.store.recovery
+        if rec is not None:
+            b.emit(EventType.OUTBOX_CORRUPTED, {
+                "moved_to": rec.moved_to, "error": rec.error, "salvaged": rec.salvaged,
+                "lost_tables": rec.lost_tables, "seq_gap_from": self.outbox.seq_gap_from,
+                "seq_resumed_at": self.outbox.last_seq + 1})
+
+    def _stopping(self, b: Batch) -> None:
+        b.emit(EventType.BOOTH_STOPPED, {"uptime_s": round(time.monotonic() - self.started_at)})
+
+    def _heartbeat(self, b: Batch) -> None:
+        assert self.outbox is not None and self.devices is not None
+        b.emit(EventType.HEARTBEAT, {"outbox_depth": self.outbox.depth,
+                                     "devices": {n: s["state"] for n, s in
+                                                 self.devices.snapshot().items()}})
+
+    def _tick(self, b: Batch) -> None:
+        assert self.booth is not None
+        self.booth.tick(b, datetime.now(UTC))
+
+    def _housekeeping(self, b: Batch) -> None:
+        assert self.store is not None and self.outbox is not None
+        if clock_synchronised():
+            cutoff = datetime.now(UTC) - timedelta(days=self.cfg.outbox.retention_days)
+            purged = self.outbox.purge_older_than(cutoff.isoformat().replace("+00:00", "Z"))
+            if purged:
+                b.emit(EventType.OUTBOX_PURGED, {"purged": purged,
+                                                 "retention_days": self.cfg.outbox.retention_days})
+        if self.store.wal_bytes() > 8 * 1024 * 1024:
+            b.after_commit(lambda: self._checkpoint("TRUNCATE"))
+
+    def _checkpoint(self, mode: str) -> None:
+        assert self.store is not None
+        busy, wal_pages, done = self.store.checkpoint(mode)
+        log.debug("wal_checkpoint", mode=mode, busy=busy, wal_pages=wal_pages, done=done)
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) about readiness and liveness; a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(addr)
+            s.sendall(state.encode())
+    except OSError as e:
+        log.warning("sd_notify_failed", error=str(e))
+
+
+def _watchdog_interval() -> float | None:
+    usec = os.environ.get("WATCHDOG_USEC")
+    if not usec or not usec.isdigit():
+        return None
+    return int(usec) / 2e6

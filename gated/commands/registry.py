@@ -1,0 +1,209 @@
+"""One registry for every command a booth accepts, from the centre (MQTT) or the local CLI.
+
+``dispatch`` never raises: every command gets a reply, ``{"ok": true, ...}`` or
+``{"ok": false, "reason": "<slug>", "message": "..."}``.
+
+Payload (MQTT ``cmd/<name>``, and what ``gated ctl`` sends over the local socket)::
+
+    {"args": {...}, "ts": 1795000000.5, "nonce": "9f0c...", "sig": "<hex>"}
+
+Commands registered with ``signed=True`` (anything that can let someone through: open a gate,
+change a zone mode, issue a manual ticket, arm a guest registration) must, when they come from
+MQTT, carry ``sig`` = hex HMAC-SHA256 under the command key (``mqtt.command_key_file``) of
+the canonical JSON (``sort_keys``, separators ``,`` ``:``, UTF-8 unescaped) of
+``{"args": args, "name": name, "nonce": nonce, "ts": ts}``; ``ts`` within
+``mqtt.command_max_skew_s`` of the booth's clock; and a ``nonce`` (8-64 characters) the booth has
+never accepted before (nonces are kept in SQLite, so a restart does not reopen a replay window;
+they are pruned after twice the skew, when their timestamp alone rejects them). Anything else is
+refused (``unsigned``, ``bad_signature``, ``stale``, ``replayed``, ``no_command_key``) and
+becomes a ``security`` event. ``sign_command`` builds such a payload for the centre's tools.
+
+Commands registered with ``local_only=True`` (a whole list from a file) are refused over MQTT
+as ``local_only``, before their payload is even parsed: the centre has its own list topics,
+which check versions and checksums, and a 64 MiB command must not be accepted from the network.
+
+The local control socket (``source="local"``) is trusted: it is root/gated-group only, and
+whoever can open it owns the box, so no signature is asked for there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+import structlog
+
+from gated.booth import canonical
+from gated.state import EventType, StorageError
+
+if TYPE_CHECKING:
+    from gated.state import Batch, StateLoop
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class _Command:
+    handler: Handler
+    signed: bool
+    local_only: bool
+    max_bytes: int | None  # None: the registry's limit (``mqtt.command_max_bytes``)
+    audit: bool  # emit a ``command`` event; False for read-only queries
+    help: str
+
+
+def signature(key: bytes, name: str, args: dict[str, Any], ts: float, nonce: str) -> str:
+    msg = canonical({"args": args, "name": name, "nonce": nonce, "ts": ts})
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def sign_command(key: bytes, name: str, args: dict[str, Any], *, ts: float | None = None,
+                 nonce: str | None = None) -> bytes:
+    """The payload the centre publishes on ``cmd/<name>`` for a signed command."""
+    ts = time.time() if ts is None else ts
+    nonce = nonce or os.urandom(16).hex()
+    return json.dumps({"args": args, "ts": ts, "nonce": nonce,
+                       "sig": signature(key, name, args, ts, nonce)}).encode()
+
+
+def load_command_key(path: os.PathLike[str] | str | None) -> bytes | None:
+    """The HMAC key file (hex or raw); None when not configured or unreadable (logged)."""
+    if path is None:
+        return None
+    try:
+        raw = Path(path).read_bytes().strip()
+    except OSError as e:
+        log.error("command_key_unreadable", path=str(path), error=str(e))
+        return None
+    try:
+        return bytes.fromhex(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return raw
+
+
+class CommandRegistry:
+    def __init__(self) -> None:
+        self._commands: dict[str, _Command] = {}
+        self._key: bytes | None = None
+        self._skew = 30.0
+        self._max_bytes = 16 * 1024
+        self._loop: StateLoop | None = None
+        self.register("help", lambda a: {"ok": True, "commands": self.help()}, audit=False,
+                      help="list the commands and their arguments")
+
+    @staticmethod
+    def ensure_schema(db: sqlite_utils.Database) -> None:
+        db.execute("CREATE TABLE IF NOT EXISTS cmd_nonces (nonce TEXT PRIMARY KEY, "
+                   "ts REAL NOT NULL)")
+
+    def register(self, name: str, handler: Handler, *, signed: bool = False,
+                 local_only: bool = False, max_bytes: int | None = None, audit: bool = True,
+                 help: str = "") -> None:
+        """``max_bytes`` overrides the registry's limit for a command that carries data (a
+        list import); ``audit=False`` for read-only queries, which leave no event."""
+        self._commands[name] = _Command(handler, signed, local_only, max_bytes, audit, help)
+
+    def configure(self, *, key: bytes | None, max_skew_s: float, loop: StateLoop,
+                  max_bytes: int = 16 * 1024) -> None:
+        self._key, self._skew, self._max_bytes, self._loop = key, max_skew_s, max_bytes, loop
+
+    def help(self) -> dict[str, str]:
+        return {n: (("[signed] " if c.signed else "[local] " if c.local_only else "") + c.help)
+                for n, c in sorted(self._commands.items())}
+
+    # ------------------------------------------------------------------ dispatch
+    def dispatch(self, name: str, raw: bytes, *, source: str) -> dict[str, Any]:
+        cmd = self._commands.get(name)
+        if cmd is None:
+            return self._refuse(name, source, "unknown_command", f"no command {name[:64]!r}")
+        if cmd.local_only and source != LOCAL:
+            return self._refuse(name, source, "local_only",
+                                f"{name} is accepted from the local CLI only")
+        limit = cmd.max_bytes or self._max_bytes
+        if len(raw) > limit:
+            return self._refuse(name, source, "too_large", f"{len(raw)} > {limit} bytes")
+        try:
+            payload = json.loads(raw) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            return self._refuse(name, source, "malformed", "payload is not JSON")
+        if not isinstance(payload, dict) or not isinstance(payload.get("args", {}), dict):
+            return self._refuse(name, source, "malformed", "payload must be {\"args\": {...}}")
+        args: dict[str, Any] = payload.get("args", {})
+        if cmd.signed and source != LOCAL:
+            problem = self._check_signature(name, args, payload)
+            if problem is not None:
+                return self._refuse(name, source, *problem)
+        try:
+            reply = cmd.handler(args)
+        except Exception as e:  # every command gets a reply, even when its handler breaks
+            log.exception("command_handler_failed", command=name, error=str(e))
+            reply = {"ok": False, "reason": "handler_error", "message": str(e)}
+        ok = bool(reply.get("ok", False))
+        if cmd.audit:
+            self._emit(EventType.COMMAND, {"name": name, "source": source, "ok": ok,
+                                           **({} if ok else {"reason": reply.get("reason")})})
+        return reply
+
+    def _check_signature(self, name: str, args: dict[str, Any],
+                         payload: dict[str, Any]) -> tuple[str, str] | None:
+        if self._key is None:
+            return "no_command_key", "this booth has no command key; signed commands refused"
+        sig, ts, nonce = payload.get("sig"), payload.get("ts"), payload.get("nonce")
+        if not isinstance(sig, str) or not sig:
+            return "unsigned", "signature required"
+        if not isinstance(ts, int | float) or isinstance(ts, bool) or not isinstance(nonce, str) \
+                or not 8 <= len(nonce) <= 64:
+            return "malformed", "ts (number) and nonce (8-64 chars) required"
+        if not hmac.compare_digest(sig, signature(self._key, name, args, ts, nonce)):
+            return "bad_signature", "signature does not match"
+        if abs(time.time() - ts) > self._skew:
+            return "stale", f"timestamp off by more than {self._skew:g} s"
+        return self._claim_nonce(nonce, float(ts))
+
+    def _claim_nonce(self, nonce: str, ts: float) -> tuple[str, str] | None:
+        """Insert the nonce on the state thread: None when claimed, else the refusal.
+
+        A nonce is claimed or not, never "maybe": on a timeout the claim is withdrawn and the
+        command refused as busy (the centre may resend it with the same nonce).
+        """
+        if self._loop is None:
+            return "unavailable", "commands are not ready yet"
+        skew = self._skew
+
+        def claim(b: Batch) -> bool:
+            b.conn.execute("DELETE FROM cmd_nonces WHERE ts < ?", (time.time() - 2 * skew,))
+            cur = b.conn.execute("INSERT OR IGNORE INTO cmd_nonces (nonce, ts) VALUES (?, ?)",
+                                 (nonce, ts))
+            return cur.rowcount == 1
+        try:
+            claimed = bool(self._loop.call_wait(claim, timeout=5.0))
+        except FutureTimeout:
+            return "busy", "state thread did not answer"
+        except (StorageError, sqlite3.Error) as e:  # a full or broken disk: refuse
+            log.error("nonce_claim_failed", error=str(e))
+            return "unavailable", "cannot record the nonce"
+        return None if claimed else ("replayed", "nonce already used")
+
+    def _refuse(self, name: str, source: str, reason: str, message: str) -> dict[str, Any]:
+        log.warning("command_refused", command=name[:64], source=source, reason=reason)
+        if source != LOCAL and reason not in ("busy", "unavailable"):
+            self._emit(EventType.SECURITY, {"command": name[:64], "source": source,
+                                            "reason": reason})
+        return {"ok": False, "reason": reason, "message": message}
+
+    def _emit(self, etype: EventType, payload: dict[str, Any]) -> None:
+        if self._loop is not None:
+            self._loop.post(lambda b: b.emit(etype, payload))

@@ -1,0 +1,46 @@
+"""The one TOML file local IT edits: its model (``model``, ``hall``) and its reading (``loader``).
+
+Device sections are the settings models of the drivers (``drivers.registry``), so this package
+never names a device type.
+"""
+
+from gated.config.hall import (
+    WEEKDAYS,
+    PriorityConfig,
+    QueueConfig,
+    ScheduleConfig,
+    ServiceConfig,
+    TicketConfig,
+    ZoneConfig,
+    ZoneKind,
+    ZoneMode,
+    parse_ranges,
+)
+from gated.config.loader import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    ConfigProblem,
+    load_config,
+    parse_config,
+)
+from gated.config.model import (
+    BoothConfig,
+    DeviceConfig,
+    GatedConfig,
+    LogConfig,
+    LogFormat,
+    LogLevel,
+    MqttConfig,
+    OutboxConfig,
+    SiteConfig,
+    SupervisionConfig,
+    TlsConfig,
+)
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH", "WEEKDAYS", "BoothConfig", "ConfigError", "ConfigProblem",
+    "DeviceConfig", "GatedConfig", "LogConfig", "LogFormat", "LogLevel", "MqttConfig",
+    "OutboxConfig", "PriorityConfig", "QueueConfig", "ScheduleConfig", "ServiceConfig",
+    "SiteConfig", "SupervisionConfig", "TicketConfig", "TlsConfig", "ZoneConfig", "ZoneKind",
+    "ZoneMode", "load_config", "parse_config", "parse_ranges",
+]

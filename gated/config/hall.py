@@ -1,0 +1,132 @@
+"""Policy, queue and ticket sections of the config: what the hall offers and when.
+
+Times are local wall-clock times in ``site.timezone``; the policy never compares them with the
+sequence numbers that order events.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import date, time
+
+from pydantic import Field, field_validator
+
+from drivers.settings import Strict
+
+
+class ZoneKind(enum.StrEnum):
+    PUBLIC = "public"  # the service hall: everyone, a tap only prints a ticket
+    OFFICE = "office"  # staff badges and visitors with an appointment
+
+
+class ZoneMode(enum.StrEnum):
+    NORMAL = "normal"
+    FREE_PASSAGE = "free_passage"  # gate held open, taps only print tickets
+    LOCKED = "locked"
+
+
+_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_ranges(spec: str) -> list[tuple[time, time]]:
+    """``"08:30-12:00,14:00-17:30"`` -> [(08:30, 12:00), (14:00, 17:30)]; "" = closed."""
+    out: list[tuple[time, time]] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if not _RANGE.match(part):
+            raise ValueError(f"{part!r} is not HH:MM-HH:MM")
+        a, b = part.split("-")
+        start = time.fromisoformat(a)
+        end = time(23, 59, 59) if b == "24:00" else time.fromisoformat(b)
+        if end <= start:
+            raise ValueError(f"{part!r} ends before it starts")
+        out.append((start, end))
+    return out
+
+
+class ZoneConfig(Strict):
+    name: str
+    kind: ZoneKind
+    mode: ZoneMode = ZoneMode.NORMAL
+    fail_open: bool = Field(
+        default=True, description="open and hold on fire alarm or controller fault"
+    )
+
+
+class ScheduleConfig(Strict):
+    """Opening hours per weekday; holidays close the hall, make-up days open it as a Monday."""
+
+    hours: dict[str, str] = Field(
+        default_factory=lambda: {d: "08:30-12:00,14:00-17:30" for d in WEEKDAYS[:5]}
+    )
+    holidays: list[date] = Field(default_factory=list)
+    workdays: list[date] = Field(default_factory=list, description="make-up working days")
+    workday_hours: str = "08:30-12:00,14:00-17:30"
+    staff_after_hours: bool = True
+
+    @field_validator("hours")
+    @classmethod
+    def _check_hours(cls, v: dict[str, str]) -> dict[str, str]:
+        for day, spec in v.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}")
+            parse_ranges(spec)
+        return v
+
+    @field_validator("workday_hours")
+    @classmethod
+    def _check_workday_hours(cls, v: str) -> str:
+        parse_ranges(v)
+        return v
+
+
+class ServiceConfig(Strict):
+    name: str
+    prefix: str = Field(pattern=r"^[A-Z]{1,2}$")
+    width: int = Field(default=3, ge=2, le=5)
+    start: int = Field(default=1, ge=0)
+    default_minutes: float = Field(default=8.0, gt=0, description="service time before stats")
+
+
+class QueueConfig(Strict):
+    default_service: str = "general"
+    max_priority_run: int = Field(default=3, ge=1, description="priority tickets before a regular")
+    max_wait_min: float = Field(default=60.0, gt=0, description="ageing bound for regular tickets")
+    recall_limit: int = Field(default=2, ge=0)
+    booth_prefix: str = Field(
+        default="", pattern=r"^[A-Z0-9]{0,2}$",
+        description="put before every number so several booths of one hall never clash",
+    )
+    counters: dict[str, list[str]] = Field(
+        default_factory=dict, description="counter -> services it calls; unlisted = all"
+    )
+
+
+class PriorityConfig(Strict):
+    elderly_age: int = Field(default=60, ge=50, le=100)
+    assist_escalate_s: float = Field(default=120.0, gt=0)
+    assist_window_s: float = Field(
+        default=60.0, gt=0, description="an assist button press applies to the next tap within"
+    )
+    escalation_reraise_s: float = Field(default=600.0, gt=0)
+    denied_attempts: int = Field(default=3, ge=2, description="denials of one person -> anomaly")
+    denied_window_s: float = Field(default=300.0, gt=0)
+
+
+class TicketConfig(Strict):
+    rating_url: str = Field(
+        default="https://pj.example.gov.cn/r?t={ticket_id}",
+        description="{ticket_id}, {site} and {booth} are replaced",
+    )
+    hotline_label: str = "办不成事找局长"
+    hotline_number: str = "12345"
+    first_responder: str = "首问负责台"
+    footer: str = ""
+    print_masked_name: bool = False
+    rating_label: str = Field(default="扫码评价本次服务", description="printed under the QR code")
+    priority_mark: str = Field(
+        default="优先", description="mark of a priority ticket that carries no label of its own"
+    )

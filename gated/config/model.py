@@ -1,0 +1,181 @@
+"""The one TOML file local IT edits, as a pydantic model tree: the core's own sections.
+
+What the hall offers (zones, opening hours, services, queue, priority, tickets) is in
+``gated.config.hall``; each ``[devices.<name>]`` table is the settings model of its driver,
+told apart by ``type`` (``drivers.registry``). Every model is strict: unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Union
+
+from pydantic import Field, model_validator
+
+from drivers.registry import settings_models
+from drivers.settings import DeviceSettings, Strict, ZonedSettings
+from gated.config.hall import (
+    PriorityConfig,
+    QueueConfig,
+    ScheduleConfig,
+    ServiceConfig,
+    TicketConfig,
+    ZoneConfig,
+    ZoneKind,
+)
+
+_SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+if TYPE_CHECKING:
+    DeviceConfig = DeviceSettings
+else:  # the union of every registered driver's settings, told apart by their ``type``
+    DeviceConfig = Annotated[Union[settings_models()], Field(discriminator="type")]  # noqa: UP007
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LogFormat(enum.StrEnum):
+    AUTO = "auto"  # console on a terminal, JSON lines otherwise (systemd journal)
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class SiteConfig(Strict):
+    id: str = Field(pattern=_SLUG, description="MQTT topic segment; lower-case slug")
+    name: str = ""
+    hall_name: str = "便民服务中心"
+    timezone: str = "Asia/Shanghai"
+    key_file: Path = Field(
+        default=Path("/etc/gated/site.key"),
+        description="secret for pseudonyms; kept out of this file on purpose",
+    )
+
+
+class BoothConfig(Strict):
+    id: str = Field(pattern=_SLUG)
+    name: str = ""
+
+
+class LogConfig(Strict):
+    level: LogLevel = LogLevel.INFO
+    format: LogFormat = LogFormat.AUTO
+
+
+class OutboxConfig(Strict):
+    max_rows: int = Field(default=200_000, ge=100)
+    max_bytes: int = Field(default=128 * 1024 * 1024, ge=64 * 1024)
+    reserved_fraction: float = Field(
+        default=0.1, ge=0.0, le=0.5, description="share kept free for alarms and assist requests"
+    )
+    retention_days: float = Field(default=30.0, gt=0)
+    max_batch: int = Field(default=512, ge=1, le=10_000)
+
+
+class SupervisionConfig(Strict):
+    backoff_initial_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+
+
+class TlsConfig(Strict):
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+class MqttConfig(Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    protocol: str = Field(default="5", pattern=r"^(5|3\.1\.1)$")
+    client_id: str = Field(default="", description="default: gated-<site>-<booth>")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    tls: TlsConfig | None = None
+    username_file: Path | None = None
+    password_file: Path | None = None
+    max_inflight: int = Field(default=32, ge=1, le=1000)
+    replay_rate: float = Field(default=500.0, gt=0, description="events/s while replaying backlog")
+    replay_burst: int = Field(default=200, ge=1)
+    max_attempts: int = Field(default=5, ge=1, description="refusals before dead-letter")
+    reconnect_min_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=60.0, gt=0)
+    status_interval_s: float = Field(default=30.0, gt=0)
+    metrics_interval_s: float = Field(default=60.0, gt=0)
+    command_key_file: Path | None = Field(
+        default=None, description="HMAC key for gate/mode commands; none = those are refused"
+    )
+    command_max_skew_s: float = Field(default=30.0, gt=0)
+    replay_share: float = Field(
+        default=0.5, gt=0, le=1, description="in-flight share kept for the backlog"
+    )
+    session_expiry_s: int = Field(default=7 * 86400, ge=0, description="MQTT 5 persistent session")
+    command_max_bytes: int = Field(default=16 * 1024, ge=256, description="larger commands refused")
+    max_message_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="larger events go to dead_letter unsent"
+    )
+
+
+def _default_zones() -> dict[str, ZoneConfig]:
+    return {
+        "hall": ZoneConfig(name="便民服务大厅", kind=ZoneKind.PUBLIC),
+        "office": ZoneConfig(name="办公区", kind=ZoneKind.OFFICE, fail_open=False),
+    }
+
+
+def _default_services() -> dict[str, ServiceConfig]:
+    return {"general": ServiceConfig(name="综合窗口", prefix="A")}
+
+
+class GatedConfig(Strict):
+    site: SiteConfig
+    booth: BoothConfig
+    state_dir: Path = Path("/var/lib/gated")
+    log: LogConfig = LogConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
+    mqtt: MqttConfig = MqttConfig()
+    zones: dict[str, ZoneConfig] = Field(default_factory=_default_zones)
+    schedule: ScheduleConfig = ScheduleConfig()
+    services: dict[str, ServiceConfig] = Field(default_factory=_default_services)
+    queue: QueueConfig = QueueConfig()
+    priority: PriorityConfig = PriorityConfig()
+    ticket: TicketConfig = TicketConfig()
+    devices: dict[str, DeviceConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> GatedConfig:
+        problems = []
+        for name, dev in self.devices.items():
+            if isinstance(dev, ZonedSettings) and dev.zone not in self.zones:
+                problems.append(
+                    f"devices.{name}.zone: unknown zone {dev.zone!r}; "
+                    f"known zones: {', '.join(sorted(self.zones)) or 'none'}"
+                )
+        if self.queue.default_service not in self.services:
+            problems.append(
+                f"queue.default_service: {self.queue.default_service!r} is not a [services] entry"
+            )
+        for counter, services in self.queue.counters.items():
+            for s in services:
+                if s not in self.services:
+                    problems.append(f"queue.counters.{counter}: unknown service {s!r}; "
+                                    f"known services: {', '.join(sorted(self.services))}")
+        prefixes: dict[str, str] = {}
+        for sid, svc in self.services.items():
+            if svc.prefix in prefixes:
+                problems.append(
+                    f"services.{sid}.prefix: {svc.prefix!r} already used by {prefixes[svc.prefix]}"
+                )
+            prefixes[svc.prefix] = sid
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id or f"gated-{self.site.id}-{self.booth.id}"

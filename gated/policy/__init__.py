@@ -1,0 +1,36 @@
+"""The pure decision: who a credential is (``identity``, ``credentials``), when the hall is open
+(``schedule``) and what to do for one presentation (``decide``). Nothing here does I/O."""
+
+from gated.policy.credentials import (
+    CardType,
+    CardValidity,
+    Credential,
+    CredentialKind,
+    Gender,
+    appointment_ref_from_qr,
+)
+from gated.policy.decide import (
+    AlertKind,
+    AssistKind,
+    BoothFlags,
+    Decision,
+    Outcome,
+    PriorityReason,
+    VisitorClass,
+    decide,
+)
+from gated.policy.identity import (
+    SiteKeyError,
+    credential_from_badge,
+    credential_from_card,
+    generate_site_key,
+    load_site_key,
+)
+from gated.policy.schedule import Schedule, local_now
+
+__all__ = [
+    "AlertKind", "AssistKind", "BoothFlags", "CardType", "CardValidity", "Credential",
+    "CredentialKind", "Decision", "Gender", "Outcome", "PriorityReason", "Schedule",
+    "SiteKeyError", "VisitorClass", "appointment_ref_from_qr", "credential_from_badge",
+    "credential_from_card", "decide", "generate_site_key", "load_site_key", "local_now",
+]

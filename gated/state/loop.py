@@ -1,0 +1,281 @@
+"""The state thread: the one owner of policy, queue and outbox writes.
+
+Other threads never touch state; they ``post`` or ``call`` a function that the state thread runs
+with a ``Batch``. All work that arrives while a commit is in progress is run together in the
+next transaction (group commit): one fsync for many events, each durable within one commit of
+its arrival. Effects registered with ``batch.after_commit`` (drive a gate, print a ticket)
+run only once the transaction is on disk; if it fails, they never run.
+
+An item that raises is rolled back alone: its events and effects are dropped and the rest of
+the batch is run again and commits. Durable state lives in SQLite; a handler
+that caches anything in memory registers ``batch.on_rollback`` to rebuild it.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from gated.state.events import Event, EventPriority, EventType
+from gated.state.outbox import Outbox
+from gated.state.store import StorageFull, Store, is_full_error
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[["Batch"], Any]
+_STOP = object()
+
+
+class _ItemFailed(Exception):
+    def __init__(self, item: _Item, error: Exception) -> None:
+        super().__init__(str(error))
+        self.item = item
+        self.error = error
+
+
+@dataclass
+class _Item:
+    fn: Handler
+    future: Future[Any] | None
+
+
+@dataclass
+class Batch:
+    """What one item may do: write rows (``conn``), emit events, schedule effects."""
+
+    outbox: Outbox
+    conn: Any
+    events: list[Event] = field(default_factory=list)
+    effects: list[Callable[[], None]] = field(default_factory=list)
+    rollbacks: list[Callable[[], None]] = field(default_factory=list)
+    clock_ok: bool = True
+
+    def emit(self, type: EventType, payload: dict[str, Any] | None = None, *,
+             priority: EventPriority | None = None) -> Event:
+        event = self.outbox.append(Event.make(type, payload, priority=priority,
+                                              clock_ok=self.clock_ok))
+        self.events.append(event)
+        return event
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self.effects.append(fn)
+
+    def on_rollback(self, fn: Callable[[], None]) -> None:
+        self.rollbacks.append(fn)
+
+
+def _withdrawn(item: _Item) -> bool:
+    """True for an item whose caller gave up (``call_wait`` timed out): it must not run.
+
+    Any other item is marked running first, so from then on it can no longer be withdrawn
+    and its caller waits for it. A re-run after a rollback finds it running already.
+    """
+    fut = item.future
+    if fut is None or fut.running():
+        return False
+    return fut.cancelled() or not fut.set_running_or_notify_cancel()
+
+
+class StateLoop:
+    """Runs posted handlers in batches on one thread; see the module docstring."""
+
+    def __init__(self, store: Store, outbox: Outbox, *, max_batch: int = 512,
+                 tick_s: float = 1.0, clock_ok: Callable[[], bool] = lambda: True) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.max_batch = max_batch
+        self.tick_s = tick_s
+        self._clock_ok = clock_ok
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._tickers: list[tuple[float, float, Handler]] = []  # (period, next_due, fn)
+        self.commits = 0
+        self.items_run = 0
+        self.storage_failed = False
+        self.on_commit: list[Callable[[list[Event]], None]] = []
+
+    # ------------------------------------------------------------------ API for other threads
+    def post(self, fn: Handler) -> None:
+        self._inbox.put(_Item(fn, None))
+
+    def call(self, fn: Handler) -> Future[Any]:
+        """Run ``fn`` on the state thread; the future resolves after its commit."""
+        fut: Future[Any] = Future()
+        self._inbox.put(_Item(fn, fut))
+        return fut
+
+    def call_wait(self, fn: Handler, timeout: float) -> Any:
+        """``call(fn)`` and wait for its commit; on timeout ``fn`` is withdrawn, never run late.
+
+        Raises ``concurrent.futures.TimeoutError`` only when ``fn`` did not start and never
+        will: a command that answered "busy" must not open a gate seconds later. If ``fn`` had
+        already started when the time ran out, its result is awaited and returned.
+        """
+        fut = self.call(fn)
+        try:
+            return fut.result(timeout=timeout)
+        except FutureTimeout:
+            if fut.cancel():
+                raise
+        return fut.result()
+
+    def every(self, period_s: float, fn: Handler) -> None:
+        """Run ``fn`` periodically on the state thread (heartbeat, housekeeping)."""
+        self._tickers.append((period_s, time.monotonic() + period_s, fn))
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="gated-state", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is None:
+            return
+        self._inbox.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ the loop
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            items: list[_Item] = []
+            try:
+                first = self._inbox.get(timeout=self._next_timeout())
+            except queue.Empty:
+                first = None
+            while first is not None:
+                if first is _STOP:
+                    stopping = True
+                    break
+                items.append(first)
+                if len(items) >= self.max_batch:
+                    break
+                try:
+                    first = self._inbox.get_nowait()
+                except queue.Empty:
+                    first = None
+            items.extend(self._due_tickers())
+            if items:
+                self.run_batch(items)
+
+    def _next_timeout(self) -> float:
+        if not self._tickers:
+            return self.tick_s
+        due = min(t[1] for t in self._tickers) - time.monotonic()
+        return max(0.0, min(self.tick_s, due))
+
+    def _due_tickers(self) -> list[_Item]:
+        now = time.monotonic()
+        out = []
+        for i, (period, due, fn) in enumerate(self._tickers):
+            if now >= due:
+                out.append(_Item(fn, None))
+                self._tickers[i] = (period, now + period, fn)
+        return out
+
+    def run_batch(self, items: list[_Item]) -> None:
+        """Run ``items`` in one transaction.
+
+        An item that raises is dropped and the rest run again in a fresh transaction (cheaper
+        than a savepoint per item on the hot path: failures are rare, and handlers are
+        re-runnable because their state is in SQLite). On a full disk, low-value rows are
+        freed in growing shares before each new attempt.
+        """
+        pending = list(items)
+        failed: list[tuple[_Item, BaseException]] = []
+        fractions = (0.0, 0.1, 0.25, 0.5)  # of low-value rows freed before each attempt
+        level = 0
+        while True:
+            batch = Batch(self.outbox, self.store.conn, clock_ok=self._clock_ok())
+            results: list[tuple[_Item, Any]] = []
+            try:
+                with self.store.transaction():
+                    if fractions[level]:
+                        freed = self.outbox.evict_for_space(fractions[level])
+                        log.warning("storage_full_evicted", rows=freed)
+                    for item in pending:
+                        if _withdrawn(item):
+                            continue
+                        results.append((item, self._run_item(item, batch)))
+                    report = self.outbox.take_eviction_report()
+                    if report:
+                        batch.emit(EventType.OUTBOX_EVICTED,
+                                   {"evicted": report, "evicted_total": self.outbox.evicted_total})
+            except _ItemFailed as f:
+                self._rolled_back(batch)
+                log.error("state_item_failed", handler=getattr(f.item.fn, "__name__", "?"),
+                          error=repr(f.error), exc_info=f.error)
+                failed.append((f.item, f.error))
+                pending.remove(f.item)
+                continue
+            except StorageFull as e:
+                self._rolled_back(batch)
+                log.error("storage_full", attempt=level + 1, error=str(e))
+                if level + 1 < len(fractions):
+                    level += 1
+                    continue
+                self.storage_failed = True
+                self._fail([(i, e) for i in pending] + failed)
+                return
+            except Exception as e:  # the state thread must survive anything
+                self._rolled_back(batch)
+                log.exception("state_batch_failed", error=str(e))
+                self._fail([(i, e) for i in pending] + failed)
+                return
+            self.storage_failed = False
+            self.commits += 1
+            self.items_run += len(pending)
+            self._after_commit(batch, results)
+            self._fail(failed)
+            return
+
+    @staticmethod
+    def _run_item(item: _Item, batch: Batch) -> Any:
+        try:
+            return item.fn(batch)
+        except StorageFull:
+            raise
+        except sqlite3.OperationalError as e:
+            if is_full_error(e):
+                raise StorageFull(str(e)) from e
+            raise _ItemFailed(item, e) from e
+        except Exception as e:  # one bad item must not sink the batch
+            raise _ItemFailed(item, e) from e
+
+    @staticmethod
+    def _fail(items: list[tuple[_Item, BaseException]]) -> None:
+        for item, err in items:
+            if item.future is not None and not item.future.done():
+                item.future.set_exception(err)
+
+    def _rolled_back(self, batch: Batch) -> None:
+        for fn in batch.rollbacks:
+            fn()
+        self.outbox.resync()
+
+    def _after_commit(self, batch: Batch, results: list[tuple[_Item, Any]]) -> None:
+        for effect in batch.effects:
+            try:
+                effect()
+            except Exception as e:  # an effect failing is logged, not fatal
+                log.exception("effect_failed", error=str(e))
+        for item, result in results:
+            if item.future is not None and not item.future.done():
+                item.future.set_result(result)
+        if batch.events:
+            for listener in self.on_commit:
+                listener(batch.events)

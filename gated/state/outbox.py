@@ -1,0 +1,346 @@
+"""Store-and-forward of events: the only way anything leaves the booth.
+
+Rules a caller must know:
+- ``append`` runs inside ``Store.transaction()`` on the state thread; the event is durable when
+  that transaction commits, and its effect (gate, printer) may happen only after that.
+- ``seq`` is per booth and never reused, not even after a crash or a damaged database: blocks of
+  numbers are reserved in ``seq.hwm`` (fsync'ed) before use, and a recovered store restarts
+  above the reservation, leaving a visible gap rather than a duplicate.
+- Appended rows are written to SQLite in one multi-row INSERT just before the commit
+  (``flush``), not one statement per event: every statement lets go of the GIL, and with a
+  dozen device threads waiting for it each let-go cost the state thread tens of microseconds.
+  Every other outbox method writes the waiting rows first; raw SQL on ``events`` inside the
+  same transaction must call ``write_rows()`` first (nothing in gated does; the test rigs do).
+- The store is bounded by rows and bytes. When full it evicts the lowest priority first and,
+  within one priority, the lowest ``seq`` (never by wall clock). A share of the bound is kept
+  for ALARM events, which only ever evict other alarms. Delivered rows are deleted at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+import structlog
+
+from gated.config import OutboxConfig
+from gated.state.events import Event, EventPriority
+from gated.state.store import StorageFull, Store
+
+log = structlog.get_logger(__name__)
+
+SEQ_BLOCK = 10_000
+_INSERT_MAX_ROWS = 128  # 7 parameters a row: under SQLite's oldest 999-parameter limit
+_Row = tuple[int, str, str, int, str, int, str]
+HWM_NAME = "seq.hwm"
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    if "events" not in db.table_names():
+        db["events"].create(  # type: ignore[union-attr]
+            {"seq": int, "id": str, "type": str, "priority": int, "ts": str, "size": int,
+             "body": str, "attempts": int},
+            pk="seq", not_null={"id", "type", "priority", "body"}, defaults={"attempts": 0},
+        )
+        db["events"].create_index(["priority", "seq"])  # type: ignore[union-attr]
+    if "dead_letter" not in db.table_names():
+        db["dead_letter"].create(  # type: ignore[union-attr]
+            {"seq": int, "id": str, "type": str, "body": str, "reason": str, "ts": str},
+            pk="seq",
+        )
+    if "meta" not in db.table_names():
+        db["meta"].create({"key": str, "value": int}, pk="key")  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    depth: int
+    bytes: int
+    oldest_seq: int | None
+    oldest_ts: str | None
+    last_seq: int
+    evicted_total: int
+    dead_letters: int
+    by_priority: dict[str, int]
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    seq: int
+    id: str
+    type: str
+    priority: int
+    body: str
+    attempts: int
+
+
+class Outbox:
+    ensure_schema = staticmethod(ensure_schema)
+
+    def __init__(self, store: Store, cfg: OutboxConfig, site: str, booth: str) -> None:
+        """``store`` must be open; the outbox persists its seq at each of its commits."""
+        conn = store.conn
+        recovered = store.recovery is not None
+        state_dir = store.state_dir
+        store.before_commit.append(self.flush)
+        self._conn = conn
+        self._rows: list[_Row] = []  # appended in this transaction, not yet INSERTed
+        self._meta_seq = 0
+        self.cfg = cfg
+        self.site = site
+        self.booth = booth
+        self._hwm_path = Path(state_dir) / HWM_NAME
+        self._hwm = _read_hwm(self._hwm_path)
+        meta_seq = self._meta_seq = self._meta("last_seq")
+        max_row = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        self.last_seq = max(meta_seq, max_row)
+        self.seq_gap_from: int | None = None
+        if recovered or (self.last_seq == 0 and self._hwm > 0):
+            # The database was lost or rebuilt: numbers up to the reservation may be in use.
+            self.last_seq = max(self.last_seq, self._hwm)
+            self.seq_gap_from = meta_seq
+        row = conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
+        self.depth, self.bytes = int(row[0]), int(row[1])
+        self.evicted_total = self._meta("evicted_total")
+        self.pending_evictions: Counter[str] = Counter()
+        rows_for_alarms = int(cfg.max_rows * cfg.reserved_fraction)
+        self._limit_rows = {True: cfg.max_rows, False: cfg.max_rows - rows_for_alarms}
+        bytes_for_alarms = int(cfg.max_bytes * cfg.reserved_fraction)
+        self._limit_bytes = {True: cfg.max_bytes, False: cfg.max_bytes - bytes_for_alarms}
+
+    # ------------------------------------------------------------------ writing
+    def append(self, event: Event) -> Event:
+        """Give ``event`` its seq and store it; call inside the open transaction.
+
+        The outbox takes the event over: its ``seq`` is stamped in place (``event`` must be a
+        new one from ``Event.make``, its seq 0), which spares building a second event for every
+        append on the state thread's hot path. Returns the same event.
+        """
+        if event.seq:
+            raise ValueError(f"event {event.id} already has seq {event.seq}")
+        seq = self.last_seq + 1
+        if seq > self._hwm:
+            try:
+                _write_hwm(self._hwm_path, seq + SEQ_BLOCK)
+            except OSError as e:
+                raise StorageFull(f"cannot reserve sequence numbers in {self._hwm_path}: "
+                                  f"{e.strerror}") from e
+            self._hwm = seq + SEQ_BLOCK
+        object.__setattr__(event, "seq", seq)  # frozen for everyone after this point
+        raw = event.to_json_bytes(self.site, self.booth)
+        size, body = len(raw), raw.decode()
+        if not self._make_room(event.priority, size):
+            self.pending_evictions[str(event.type)] += 1
+            self._count_evicted(1)
+            self.last_seq = seq  # the number is burnt: central sees the gap, never a reuse
+            return event
+        self._rows.append((seq, event.id, str(event.type), int(event.priority), event.ts, size,
+                           body))
+        self.last_seq = seq
+        self.depth += 1
+        self.bytes += size
+        return event
+
+    def flush(self) -> None:
+        """Write the appended rows and ``last_seq`` in the open transaction (once per commit)."""
+        self.write_rows()
+        if self.last_seq != self._meta_seq:
+            self._set_meta("last_seq", self.last_seq)
+            self._meta_seq = self.last_seq
+
+    def write_rows(self) -> None:
+        """INSERT the rows appended since the last write, in the open transaction. Chunks are
+        powers of two, so at most eight distinct statements reach the statement cache."""
+        rows, self._rows = self._rows, []
+        while rows:
+            k = min(_INSERT_MAX_ROWS, 1 << (len(rows).bit_length() - 1))
+            chunk, rows = rows[:k], rows[k:]
+            self._conn.execute(_insert_sql(k), [v for row in chunk for v in row])
+
+    def _make_room(self, priority: EventPriority, size: int) -> bool:
+        is_alarm = priority >= EventPriority.ALARM
+        max_rows, max_bytes = self._limit_rows[is_alarm], self._limit_bytes[is_alarm]
+        if size > max_bytes:
+            return False
+        while self.depth + 1 > max_rows or self.bytes + size > max_bytes:
+            self.write_rows()
+            victim = self._conn.execute(
+                "SELECT seq, type, size FROM events WHERE priority <= ? "
+                "ORDER BY priority, seq LIMIT 1", (int(priority),)).fetchone()
+            if victim is None:
+                return False
+            self._conn.execute("DELETE FROM events WHERE seq = ?", (victim[0],))
+            self.depth -= 1
+            self.bytes -= int(victim[2])
+            self.pending_evictions[victim[1]] += 1
+            self._count_evicted(1)
+        return True
+
+    def evict_for_space(self, fraction: float = 0.1) -> int:
+        """Disk full: drop the lowest-value tenth of the rows to free pages for new events."""
+        n = max(1, int(self.depth * fraction))
+        self.write_rows()
+        rows = self._conn.execute(
+            "SELECT seq, type, size FROM events WHERE priority < ? ORDER BY priority, seq "
+            "LIMIT ?", (int(EventPriority.ALARM), n)).fetchall()
+        for seq, typ, size in rows:
+            self._conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
+            self.depth -= 1
+            self.bytes -= int(size)
+            self.pending_evictions[typ] += 1
+        self._count_evicted(len(rows))
+        return len(rows)
+
+    def take_eviction_report(self) -> dict[str, int] | None:
+        """Counts evicted since the last report, for one ``outbox.evicted`` event."""
+        if not self.pending_evictions:
+            return None
+        report = dict(self.pending_evictions)
+        self.pending_evictions.clear()
+        return report
+
+    def ack(self, seqs: list[int]) -> int:
+        """Delete rows the broker acknowledged; returns how many were still there."""
+        self.write_rows()
+        done = 0
+        for seq in seqs:
+            row = self._conn.execute("DELETE FROM events WHERE seq = ? RETURNING size",
+                                     (seq,)).fetchone()
+            if row is not None:
+                done += 1
+                self.depth -= 1
+                self.bytes -= int(row[0])
+        return done
+
+    def refused(self, seq: int, reason: str, max_attempts: int) -> tuple[bool, int]:
+        """Count a broker refusal: (moved to dead_letter, refusals so far). The count lives
+        in the row (``attempts``), so it survives restarts and needs no copy in memory."""
+        self.write_rows()
+        row = self._conn.execute(
+            "UPDATE events SET attempts = attempts + 1 WHERE seq = ? "
+            "RETURNING attempts, id, type, body, size, ts", (seq,)).fetchone()
+        if row is None:
+            return False, 0
+        if row[0] < max_attempts:
+            return False, int(row[0])
+        self._conn.execute(
+            "INSERT OR REPLACE INTO dead_letter (seq, id, type, body, reason, ts) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (seq, row[1], row[2], row[3], reason, row[5]))
+        self._conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
+        self.depth -= 1
+        self.bytes -= int(row[4])
+        return True, int(row[0])
+
+    def purge_older_than(self, cutoff_iso: str) -> dict[str, int]:
+        """Retention: drop undelivered rows stamped before ``cutoff_iso`` (clock must be sane)."""
+        self.write_rows()
+        rows = self._conn.execute(
+            "DELETE FROM events WHERE ts < ? RETURNING type, size", (cutoff_iso,)).fetchall()
+        counts: Counter[str] = Counter()
+        for typ, size in rows:
+            counts[typ] += 1
+            self.depth -= 1
+            self.bytes -= int(size)
+        return dict(counts)
+
+    def resync(self) -> None:
+        """After a rolled-back transaction: counters follow the database again.
+
+        ``last_seq`` is kept: numbers handed out in the rolled-back transaction were never
+        published, and skipping them costs nothing.
+        """
+        self._rows.clear()
+        row = self._conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
+        self.depth, self.bytes = int(row[0]), int(row[1])
+        self.evicted_total = self._meta("evicted_total")
+        self._meta_seq = self._meta("last_seq")
+        self.pending_evictions.clear()
+
+    # ------------------------------------------------------------------ reading
+    def pending(self, after_seq: int = 0, limit: int = 100) -> list[PendingRow]:
+        self.write_rows()
+        return read_pending(self._conn, after_seq, limit)
+
+    def stats(self) -> OutboxStats:
+        self.write_rows()
+        return read_stats(self._conn)
+
+    # ------------------------------------------------------------------ meta
+    def _meta(self, key: str) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _set_meta(self, key: str, value: int) -> None:
+        self._conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def _count_evicted(self, n: int) -> None:
+        if n:
+            self.evicted_total += n
+            self._set_meta("evicted_total", self.evicted_total)
+
+
+_PENDING_COLUMNS = "seq, id, type, priority, body, attempts"
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    return ("INSERT INTO events (seq, id, type, priority, ts, size, body) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows))
+
+
+def read_pending(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[PendingRow]:
+    """Rows in seq order; usable from the uplink's own read connection."""
+    return [PendingRow(*r) for r in conn.execute(
+        f"SELECT {_PENDING_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after_seq, limit))]
+
+
+def read_row(conn: sqlite3.Connection, seq: int) -> PendingRow | None:
+    """One row still waiting (None once acknowledged, evicted or dead-lettered)."""
+    row = conn.execute(f"SELECT {_PENDING_COLUMNS} FROM events WHERE seq = ?", (seq,)).fetchone()
+    return PendingRow(*row) if row else None
+
+
+def read_stats(conn: sqlite3.Connection) -> OutboxStats:
+    # One statement per figure that must agree: the uplink deletes rows concurrently.
+    depth, nbytes = conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
+    first = conn.execute("SELECT seq, ts FROM events ORDER BY seq LIMIT 1").fetchone()
+    oldest, oldest_ts = (first[0], first[1]) if first else (None, None)
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    dead = conn.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
+    by_prio = {EventPriority(p).name.lower(): n for p, n in conn.execute(
+        "SELECT priority, count(*) FROM events GROUP BY priority")}
+    return OutboxStats(depth=int(depth), bytes=int(nbytes), oldest_seq=oldest, oldest_ts=oldest_ts,
+                       last_seq=int(meta.get("last_seq", 0)),
+                       evicted_total=int(meta.get("evicted_total", 0)), dead_letters=int(dead),
+                       by_priority=by_prio)
+
+
+def _read_hwm(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or 0)
+    except FileNotFoundError:
+        return 0
+    except ValueError:
+        log.warning("seq_hwm_unreadable", path=str(path))
+        return 0
+
+
+def _write_hwm(path: Path, value: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        f.write(f"{value}\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)

@@ -1,0 +1,273 @@
+"""Commands from the centre and list sync, handled on a worker thread, never on paho's.
+
+Commands: ``<root>/cmd/<name>``. The reply goes to the MQTT 5 response topic with the request's
+correlation data; without one (MQTT 3.1.1, or a v5 client that set none) it goes to
+``<root>/reply/<name>`` and echoes the request's JSON ``correlation`` field. Every command gets
+exactly one reply, also when it is too large, arrives while the worker is full, or fails.
+
+Lists: ``<root>/sync/<list>`` (this booth) and ``gated/v1/<site>/_site/sync/<list>`` (every
+booth of the site) carry JSON snapshots (``"op": "snapshot"``, chunked with ``chunk``/``chunks``
+when large) or deltas (``"op": "delta"``). Each is applied on the state thread in one item with
+a ``list.sync`` event; a bad one raises there, so the whole item rolls back and the old list
+stays. The outcome is published on ``<root>/sync_ack/<list>``; a delta that does not follow the
+booth's version publishes a snapshot request on ``<root>/sync_request/<list>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gated.booth import ListError, ListKind, SnapshotAssembler, parse_snapshot, report_refused
+from gated.config import MqttConfig
+from gated.state import StateLoop
+from gated.uplink.connection import Connection
+
+log = structlog.get_logger(__name__)
+
+QUEUE_MAX = 64
+APPLY_TIMEOUT_S = 30.0
+MAX_SYNC_BYTES = 8 * 1024 * 1024
+
+
+class Registry(Protocol):
+    def dispatch(self, name: str, raw: bytes, *, source: str) -> dict[str, Any]: ...
+
+
+class SyncRefused(Exception):
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or reason)
+        self.reason = reason
+
+
+class Rpc:
+    """One worker thread for commands and list messages, in arrival order."""
+
+    def __init__(self, cfg: MqttConfig, connection: Connection, registry: Registry | None,
+                 lists: Any, loop: StateLoop) -> None:
+        self.cfg = cfg
+        self.connection = connection
+        self.registry = registry
+        self.lists = lists
+        self.loop = loop
+        self.topics = connection.topics
+        self._q: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(QUEUE_MAX)
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._assembler: Any = None  # gated.lists.SnapshotAssembler, made on first chunk
+        self.commands_handled = 0
+        self.sync_applied = 0
+        self.sync_rejected = 0
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="gated-mqtt-rpc", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()  # the worker checks it between messages: no put on a full queue
+        with contextlib.suppress(queue.Full):
+            self._q.put_nowait(None)
+        if thread is not threading.current_thread():
+            thread.join(APPLY_TIMEOUT_S)
+
+    # ------------------------------------------------------------------ paho thread
+    def on_message(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
+        """Enqueue only. A full worker answers a command with ``busy`` at once."""
+        try:
+            self._q.put_nowait(msg)
+        except queue.Full:
+            name = msg.topic.rsplit("/", 1)[-1]
+            if "/cmd/" in msg.topic:
+                self._reply(msg, name, {"ok": False, "reason": "busy",
+                                        "message": "command queue full, try again"})
+            else:
+                log.warning("sync_dropped_busy", topic=msg.topic)
+
+    # ------------------------------------------------------------------ worker
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                msg = self._q.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if msg is None:
+                return
+            try:
+                if "/cmd/" in msg.topic:
+                    self._command(msg)
+                elif "/sync/" in msg.topic:
+                    self._sync(msg)
+            except Exception as e:  # the worker must outlive any one message
+                log.exception("rpc_failed", topic=msg.topic, error=repr(e))
+
+    def _command(self, msg: mqtt.MQTTMessage) -> None:
+        name = msg.topic.rsplit("/", 1)[-1]
+        raw = bytes(msg.payload)
+        if self.registry is None:
+            result: dict[str, Any] = {"ok": False, "reason": "unavailable",
+                                      "message": "no command registry"}
+        else:
+            try:
+                result = dict(self.registry.dispatch(name, raw, source="mqtt"))
+            except Exception as e:  # dispatch promises not to raise; a reply is owed anyway
+                log.exception("command_dispatch_raised", command=name, error=repr(e))
+                result = {"ok": False, "reason": "internal_error", "message": type(e).__name__}
+        self.commands_handled += 1
+        log.info("mqtt_command", command=name, ok=result.get("ok"), reason=result.get("reason"))
+        self._reply(msg, name, result)
+
+    def _reply(self, msg: mqtt.MQTTMessage, name: str, result: dict[str, Any]) -> None:
+        props_in = getattr(msg, "properties", None)
+        topic = getattr(props_in, "ResponseTopic", None) if props_in is not None else None
+        corr = getattr(props_in, "CorrelationData", None) if props_in is not None else None
+        body: dict[str, Any] = {"command": name, **result}
+        if not topic:
+            topic = self.topics.reply(name)
+            json_corr = _json_field(msg.payload, "correlation")
+            if json_corr is not None:
+                body["correlation"] = json_corr
+        props = None
+        if self.connection.is_v5 and corr is not None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.CorrelationData = corr
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+        if self.connection.publish(topic, payload.encode(), qos=1, properties=props) is None:
+            log.warning("command_reply_not_sent", command=name, reason="not connected")
+
+    # ------------------------------------------------------------------ lists
+    def _sync(self, msg: mqtt.MQTTMessage) -> None:
+        kind = msg.topic.rsplit("/", 1)[-1]
+        version: Any = None
+        try:
+            if len(msg.payload) > MAX_SYNC_BYTES:
+                raise SyncRefused("too_large", f"list message over {MAX_SYNC_BYTES} bytes")
+            try:
+                doc = json.loads(msg.payload)
+            except ValueError as e:
+                raise SyncRefused("malformed", f"not JSON: {e}") from None
+            if not isinstance(doc, dict):
+                raise SyncRefused("malformed", "not a JSON object")
+            version = doc.get("version")
+            doc.setdefault("list", kind)
+            if doc["list"] != kind:
+                raise SyncRefused("malformed", "list name differs from the topic")
+            try:
+                lk = ListKind(kind)
+            except ValueError:
+                raise SyncRefused("unknown_list", f"unknown list {kind!r}") from None
+            op = doc.get("op")
+            if op == "snapshot":
+                try:
+                    if "chunks" in doc:
+                        if self._assembler is None:
+                            self._assembler = SnapshotAssembler()
+                        whole = self._assembler.add(doc)
+                        if whole is None:
+                            return  # waiting for more chunks
+                    else:
+                        whole = parse_snapshot(doc)
+                except ListError as e:
+                    raise SyncRefused(e.reason, str(e)) from None
+                _, ver, entries, checksum = whole
+                self._apply(kind, ver, "snapshot",
+                            lambda: self.lists.apply_snapshot(lk, ver, entries, checksum),
+                            entries=len(entries))
+            elif op == "delta":
+                ups, dels = doc.get("upserts", []), doc.get("deletes", [])
+                base, csum = doc.get("base_version"), doc.get("checksum")
+                if not isinstance(ups, list) or not isinstance(dels, list):
+                    raise SyncRefused("malformed", "upserts and deletes must be lists")
+                if not (_is_int(base) and _is_int(version) and isinstance(csum, str)):
+                    raise SyncRefused("malformed", "base_version, version and checksum needed")
+                self._apply(kind, version, "delta",
+                            lambda: self.lists.apply_delta(lk, base, version, ups, dels, csum),
+                            entries=len(ups) + len(dels))
+            else:
+                raise SyncRefused("malformed", "op must be snapshot or delta")
+        except SyncRefused as e:
+            self._rejected(kind, version, e.reason, str(e))
+
+    def _apply(self, kind: str, version: Any, op: str, apply: Any, *, entries: int) -> None:
+        job = partial(self.lists.apply_in, change=apply, kind=kind, version=version,
+                      entries=entries, source="mqtt", op=op)
+        try:
+            refused = self.loop.call_wait(job, timeout=APPLY_TIMEOUT_S)
+        except FutureTimeout:
+            self._rejected(kind, version, "busy", "state thread did not answer")
+            return
+        except (ValueError, TypeError, KeyError) as e:  # raised on the state thread, rolled back
+            self._rejected(kind, version, _reason(e), str(e))
+            return
+        if refused is not None:  # its list.sync event is already in the outbox
+            self._rejected(kind, version, refused.reason, str(refused), reported=True)
+            return
+        self.sync_applied += 1
+        log.info("list_applied", list=kind, version=version, op=op, entries=entries)
+        self._publish(self.topics.sync_ack(kind), {"list": kind, "version": version,
+                                                   "op": op, "ok": True})
+
+    def _rejected(self, kind: str, version: Any, reason: str, message: str, *,
+                  reported: bool = False) -> None:
+        """Count, log and answer a refused list message; ``reported`` when its ``list.sync``
+        event was emitted already (in the batch that refused it)."""
+        self.sync_rejected += 1
+        have = self._have(kind)
+        log.warning("list_rejected", list=kind, version=version, reason=reason, have=have)
+        if not reported:
+            self.loop.post(partial(report_refused, kind=kind, version=version, reason=reason,
+                                   source="mqtt"))
+        self._publish(self.topics.sync_ack(kind), {"list": kind, "version": version,
+                                                   "ok": False, "reason": reason,
+                                                   "message": message[:200],
+                                                   "have_version": have})
+        if reason == "version_gap":
+            self.request_snapshot(kind, reason)
+
+    def request_snapshot(self, kind: str, reason: str) -> None:
+        """Ask the centre for a full snapshot of ``kind`` (command ``sync_lists``, or a gap)."""
+        self._publish(self.topics.sync_request(kind), {"list": kind, "have_version":
+                                                       self._have(kind), "reason": reason,
+                                                       "want": "snapshot"})
+
+    def _have(self, kind: str) -> Any:
+        try:
+            return dict(self.lists.versions()).get(kind)
+        except (AttributeError, TypeError, ValueError):  # informative only
+            return None
+
+    def _publish(self, topic: str, body: dict[str, Any]) -> None:
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+        self.connection.publish(topic, data.encode(), qos=1)
+
+
+def _reason(e: Exception) -> str:
+    reason = getattr(e, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason
+    return "bad_list"
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _json_field(payload: bytes | bytearray, key: str) -> Any:
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return None
+    return doc.get(key) if isinstance(doc, dict) else None

@@ -1,0 +1,157 @@
+"""The retained status message and the periodic metrics event.
+
+``gated/v1/<site>/<booth>/status`` is retained: a monitor that subscribes late still sees every
+booth. The last will sets it to offline when the connection dies without a DISCONNECT; a clean
+stop publishes the offline status itself. The payload is built on this module's own thread
+from ``status_fn`` (``Daemon.status``, which may wait for the state thread: never call it from a
+paho callback) plus figures read from the outbox with our own read connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from gated import __version__
+from gated.state import Batch, EventType, StateLoop, read_stats, utc_now_iso
+from gated.uplink.connection import Connection
+
+log = structlog.get_logger(__name__)
+
+StatusFn = Callable[[], dict[str, Any]]
+
+
+def offline_payload(site: str, booth: str, reason: str) -> bytes:
+    return json.dumps({"online": False, "state": "offline", "reason": reason, "site": site,
+                       "booth": booth, "version": __version__, "ts": utc_now_iso()},
+                      separators=(",", ":")).encode()
+
+
+def outbox_figures(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Depth, bytes, oldest unsent event and its age (None when the booth clock cannot say)."""
+    conn.execute("BEGIN")  # one snapshot: rows are deleted while we read
+    try:
+        st = read_stats(conn)
+    finally:
+        conn.execute("COMMIT")
+    age: float | None = None
+    if st.oldest_ts:
+        try:
+            then = datetime.fromisoformat(st.oldest_ts.replace("Z", "+00:00"))
+            age = round(max(0.0, (datetime.now(UTC) - then).total_seconds()), 1)
+        except ValueError:
+            age = None
+    return {"depth": st.depth, "bytes": st.bytes, "oldest_seq": st.oldest_seq,
+            "oldest_age_s": age, "last_seq": st.last_seq, "evicted_total": st.evicted_total,
+            "dead_letters": st.dead_letters, "by_priority": st.by_priority}
+
+
+class StatusPublisher:
+    """Publishes status every ``status_interval_s`` and on demand; emits metrics events."""
+
+    def __init__(self, connection: Connection, status_fn: StatusFn | None,
+                 reader: Callable[[], sqlite3.Connection], loop: StateLoop,
+                 uplink_state: Callable[[], dict[str, Any]], status_interval_s: float,
+                 metrics_interval_s: float) -> None:
+        self.connection = connection
+        self.status_fn = status_fn
+        self._reader_factory = reader
+        self.loop = loop
+        self.uplink_state = uplink_state
+        self.status_interval_s = status_interval_s
+        self.metrics_interval_s = metrics_interval_s
+        self._now = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_metrics: dict[str, int] = {}
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="gated-mqtt-status", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._now.set()
+        if self._thread is not None:
+            self._thread.join(10.0)
+            self._thread = None
+
+    def publish_now(self) -> None:
+        """Ask for a status publish soon (after CONNACK, after a command changed something)."""
+        self._now.set()
+
+    def build(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        topics = self.connection.topics
+        base: dict[str, Any] = {}
+        if self.status_fn is not None:
+            try:
+                base = dict(self.status_fn())
+            except Exception as e:  # status must go out even if one part of it fails
+                log.exception("status_fn_failed", error=repr(e))
+                base = {"error": "status unavailable"}
+        outbox = {**base.get("outbox", {}), **outbox_figures(conn)}
+        return {"version": __version__, **base, "online": True, "state": "online",
+                "site": topics.site, "booth": topics.booth, "ts": utc_now_iso(),
+                "outbox": outbox, "uplink": self.uplink_state()}
+
+    def _run(self) -> None:
+        conn = self._reader_factory()
+        next_status = 0.0
+        next_metrics = time.monotonic() + self.metrics_interval_s
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                try:
+                    if self._now.is_set() or now >= next_status:
+                        self._now.clear()
+                        if self.connection.connected:
+                            self._publish_status(conn)
+                        next_status = now + self.status_interval_s
+                    if now >= next_metrics:
+                        self._emit_metrics(conn)
+                        next_metrics = now + self.metrics_interval_s
+                except sqlite3.Error as e:  # status resumes when the file can be read again
+                    log.error("status_storage_error", error=str(e))
+                    next_status = next_metrics = now + self.status_interval_s
+                self._now.wait(max(0.05, min(next_status, next_metrics) - time.monotonic()))
+        finally:
+            conn.close()
+
+    def _publish_status(self, conn: sqlite3.Connection) -> None:
+        try:
+            payload = self.build(conn)
+        except sqlite3.Error as e:
+            log.warning("status_build_failed", error=str(e))
+            return
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
+        self.connection.publish(self.connection.topics.status, body.encode(), qos=1, retain=True)
+
+    def _emit_metrics(self, conn: sqlite3.Connection) -> None:
+        """A ``metrics`` event through the outbox: counters since the last one, and levels."""
+        state = self.uplink_state()
+        counters = {k: int(state.get(k, 0)) for k in ("published", "acked", "nacked",
+                                                      "dead_lettered", "replays")}
+        delta = {k: v - self._last_metrics.get(k, 0) for k, v in counters.items()}
+        self._last_metrics = counters
+        try:
+            figures = outbox_figures(conn)
+        except sqlite3.Error:
+            figures = {}
+        payload = {"interval_s": self.metrics_interval_s, "uplink": delta,
+                   "connected": bool(state.get("connected")),
+                   "reconnects": int(state.get("connects", 0)),
+                   "outbox_depth": figures.get("depth"),
+                   "oldest_age_s": figures.get("oldest_age_s"),
+                   "state_commits": self.loop.commits}
+
+        def job(b: Batch) -> None:
+            b.emit(EventType.METRICS, payload)
+        self.loop.post(job)
