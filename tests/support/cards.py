@@ -2,7 +2,7 @@
 
 The numbers are made up but carry valid GB 11643 check characters, so they pass validation
 like real ones; names are 测试甲 ... style. ``PERSONAL_STRINGS`` lists every full ID number and
-name used anywhere in the ID-card tests: ``tests/test_zz_privacy.py`` greps everything the suite
+name used anywhere in the ID-card tests: ``tests/test_privacy.py`` greps everything the suite
 produced for them. Add a string here whenever a test uses a new one.
 """
 

@@ -17,7 +17,7 @@ from gated.state.loop import StateLoop
 from gated.state.outbox import Outbox, ensure_schema, read_pending, read_stats
 from gated.state.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _open(tmp: Path, **cfg: object) -> tuple[Store, Outbox]:

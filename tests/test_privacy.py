@@ -1,4 +1,5 @@
-"""Runs last: nothing the suite produced holds a test card's full ID number or name.
+"""Runs last (``runs_last``, see ``conftest.py``): nothing the suite produced holds a test
+card's full ID number or name.
 
 Besides the test cards' own strings it looks for any well-formed ID number (right check
 character, real birth date), so the simulator's random cards are covered as well.
@@ -7,7 +8,7 @@ Scanned: every test's captured stdout, stderr and log records (see ``conftest.py
 file under pytest's temporary directory: daemon logs, SQLite databases (every text cell of every
 table, outbox bodies included, read through a copy so a live WAL is applied), ticket text files
 and MQTT payload captures written by the uplink tests. It checks what the tests that ran before
-it in the same session produced, so run it as part of the suite (its name sorts it last).
+it in the same session produced, so run it as part of the suite.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def _sqlite_text(path: Path) -> Iterator[tuple[str, str]]:
             conn.close()
 
 
+@pytest.mark.runs_last
 def test_no_personal_data_anywhere(tmp_path_factory: pytest.TempPathFactory) -> None:
     base = tmp_path_factory.getbasetemp()
     needles = _needles()

@@ -16,7 +16,7 @@ import pytest
 from tests.support.mosquitto import Broker, env_has_mosquitto
 from tests.support.uplink_harness import BOOTH, BOOTH_PW, SITE, Centre, check_order
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOTAL = 10_000
 
 pytestmark = [pytest.mark.integration,

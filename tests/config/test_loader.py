@@ -9,7 +9,7 @@ import pytest
 from gated.app.cli import main
 from gated.config import ConfigError, load_config, parse_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = '[site]\nid = "demo"\n[booth]\nid = "b1"\n'
 
 
