@@ -19,7 +19,7 @@ import importlib
 import threading
 import types
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import ModuleType
@@ -256,6 +256,12 @@ class Device(ABC):
         #: supervisor publishes DEGRADED with this reason while it is set and READY once a
         #: driver clears it; drivers set and clear it from what poll() sees.
         self.fault: str | None = None
+        #: ``action`` -> handler of each command this driver executes (``execute`` looks it
+        #: up); empty for a read-only device, which answers every command as unsupported.
+        self.handlers: dict[str, Callable[[DeviceCommand], list[Observation]]] = {}
+        #: Observations made outside ``poll`` (in ``open``, say): handed over ahead of the next
+        #: command's or poll's own.
+        self.pending: list[Observation] = []
         self._wake = threading.Event()
 
     def wake(self) -> None:
@@ -291,8 +297,13 @@ class Device(ABC):
         """
 
     def execute(self, command: DeviceCommand) -> Sequence[Observation]:
-        """Carry out one write command. Drivers of read-only devices keep this default."""
-        return self.unsupported(command)
+        """Carry out one write command with its handler from ``handlers``; an action with no
+        handler is answered as unsupported. What is ``pending`` goes out first."""
+        handler = self.handlers.get(command.action)
+        if handler is None:
+            return self.unsupported(command)
+        out, self.pending = self.pending, []
+        return out + handler(command)
 
     def unsupported(self, command: DeviceCommand) -> list[Observation]:
         """The answer to an action this driver does not know: a failed ``CommandDone``, not a

@@ -24,7 +24,7 @@ Behaviour the core can rely on:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import serial
@@ -69,13 +69,12 @@ class EscposPrinter(TicketPrinter):
         self._log = log.bind(device=name)
         self._serial: serial.SerialBase | None = None
         self._timeout_s = config.response_timeout_ms / 1000
-        self._handlers: dict[str, Callable[[DeviceCommand], list[Observation]]] = {
-            "print": self._cmd_print, "status": self._cmd_status}
+        self.handlers = {"print": self._cmd_print, "status": self._cmd_status}
         self._reset()
 
     def _reset(self) -> None:
         self.status: PrinterStatus | None = None
-        self._pending: list[Observation] = []
+        self.pending = []
         self._rx = b""
         self._next_status_at = 0.0
         self.fault = None
@@ -88,7 +87,7 @@ class EscposPrinter(TicketPrinter):
                                    write_timeout=WRITE_TIMEOUT_S)
         try:
             self._write(init() + chinese(True) + asb_enable(cfg.auto_status_back))
-            self._pending = self._check()
+            self.pending = self._check()
         except (DeviceTimeout, ProtocolError, DeviceUnavailable):
             self.close()
             raise
@@ -100,7 +99,7 @@ class EscposPrinter(TicketPrinter):
 
     def poll(self, timeout: float) -> Sequence[Observation]:
         deadline = time.monotonic() + max(0.0, timeout)
-        out, self._pending = self._pending, []
+        out, self.pending = self.pending, []
         while not out:
             now = time.monotonic()
             if now >= self._next_status_at:
@@ -118,13 +117,6 @@ class EscposPrinter(TicketPrinter):
             if time.monotonic() >= deadline:
                 break
         return out
-
-    def execute(self, command: DeviceCommand) -> Sequence[Observation]:
-        handler = self._handlers.get(command.action)
-        if handler is None:
-            return self.unsupported(command)
-        out, self._pending = self._pending, []
-        return out + handler(command)
 
     # ------------------------------------------------------------------ commands
     def _cmd_status(self, cmd: DeviceCommand) -> list[Observation]:

@@ -85,7 +85,7 @@ class ModbusGate(Gate):
         self._board = GateBoard(config, self._send)
         self._wired = self._board.wired
         self._poll_s = config.poll_interval_ms / 1000
-        self._handlers: dict[str, Callable[[DeviceCommand, float], list[Observation]]] = {
+        self.handlers = {
             "open": self._cmd_open, "hold_open": self._cmd_open, "close": self._cmd_close,
             "stop": self._cmd_stop, "lamp": self._cmd_lamp, "release": self._cmd_release}
         self._reset()
@@ -94,7 +94,7 @@ class ModbusGate(Gate):
         self._inputs = GateInputs(False, False, False, False)
         self._seen = False  # inputs read at least once since open()
         self._board.forget()
-        self._pending: list[Observation] = []
+        self.pending = []
         self._intent = Intent.NONE
         self._travel: tuple[Intent, float] | None = None  # target and deadline
         self._auto_close_at: float | None = None
@@ -120,7 +120,7 @@ class ModbusGate(Gate):
             if self._board.can_read:
                 now = time.monotonic()
                 inputs, _ = self._board.read(now)  # (no presses at the first read)
-                self._pending = self._on_inputs(inputs, now, first=True)
+                self.pending = self._on_inputs(inputs, now, first=True)
         except DeviceError:
             self._link.close()
             raise
@@ -136,7 +136,7 @@ class ModbusGate(Gate):
 
     def poll(self, timeout: float) -> Sequence[Observation]:
         deadline = time.monotonic() + max(0.0, timeout)
-        out, self._pending = self._pending, []
+        out, self.pending = self.pending, []
         while not out:
             now = time.monotonic()
             pulse_end = self._board.next_pulse_end
@@ -153,15 +153,9 @@ class ModbusGate(Gate):
             time.sleep(settle)
         return out
 
-    def execute(self, command: DeviceCommand) -> Sequence[Observation]:
-        handler = self._handlers.get(command.action)
-        if handler is None:
-            return self.unsupported(command)
-        out, self._pending = self._pending, []
-        return out + handler(command, time.monotonic())
-
     # ------------------------------------------------------------------ commands
-    def _cmd_open(self, cmd: DeviceCommand, now: float) -> list[Observation]:
+    def _cmd_open(self, cmd: DeviceCommand) -> list[Observation]:
+        now = time.monotonic()
         hold = cmd.args.get("hold", cmd.action == "hold_open")
         if not isinstance(hold, bool):
             return [CommandDone(cmd.command_id, False, "args.hold must be a boolean")]
@@ -169,7 +163,8 @@ class ModbusGate(Gate):
         self._open_arm(now, hold=hold)
         return [CommandDone(cmd.command_id, True, "holding open" if hold else "")]
 
-    def _cmd_close(self, cmd: DeviceCommand, now: float) -> list[Observation]:
+    def _cmd_close(self, cmd: DeviceCommand) -> list[Observation]:
+        now = time.monotonic()
         out = self._refresh(now) if self._board.can_read else []
         if self._fire_hold:
             self._log.warning("gate_close_refused", why="fire")
@@ -183,12 +178,13 @@ class ModbusGate(Gate):
         self._close_arm(now)
         return [*out, CommandDone(cmd.command_id, True)]
 
-    def _cmd_stop(self, cmd: DeviceCommand, now: float) -> list[Observation]:
+    def _cmd_stop(self, cmd: DeviceCommand) -> list[Observation]:
+        now = time.monotonic()
         self._intent, self._travel, self._auto_close_at = Intent.STOP, None, None
         self._board.pulse(Relay.STOP, now)
         return [CommandDone(cmd.command_id, True)]
 
-    def _cmd_lamp(self, cmd: DeviceCommand, now: float) -> list[Observation]:
+    def _cmd_lamp(self, cmd: DeviceCommand) -> list[Observation]:
         on = cmd.args.get("on")
         if not isinstance(on, bool):
             return [CommandDone(cmd.command_id, False, "args.on must be a boolean")]
@@ -197,7 +193,8 @@ class ModbusGate(Gate):
         self._board.switch(Relay.LAMP, on)
         return [CommandDone(cmd.command_id, True)]
 
-    def _cmd_release(self, cmd: DeviceCommand, now: float) -> list[Observation]:
+    def _cmd_release(self, cmd: DeviceCommand) -> list[Observation]:
+        now = time.monotonic()
         self._hold = False
         if self._intent == Intent.OPEN and self._inputs.open_limit and not self._fire_hold:
             self._auto_close_at = now + self.config.auto_close_s
