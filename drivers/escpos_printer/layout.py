@@ -11,9 +11,10 @@ nothing rather than failing, so an older stored document still prints.
 
 from __future__ import annotations
 
+import enum
 import unicodedata
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from drivers.escpos_printer.codec import (
     Align,
@@ -97,49 +98,76 @@ def _s(doc: dict[str, Any], key: str) -> str:
     return "" if value is None else str(value)
 
 
+class ItemKind(enum.StrEnum):
+    TEXT = "text"
+    RULE = "rule"
+    QR = "qr"
+
+
+class Item(NamedTuple):
+    """One element of a ticket, top to bottom; how it looks is up to the renderer."""
+
+    kind: ItemKind
+    text: str = ""
+    mag: int = 1
+    emphasis: bool = False
+
+
+def ticket_items(doc: dict[str, Any]) -> list[Item]:
+    """What the ticket shows, in order: the one description both renderers below walk."""
+    items: list[Item] = []
+
+    def text(s: str, mag: int = 1, emphasis: bool = False) -> None:
+        if s:
+            items.append(Item(ItemKind.TEXT, s, mag, emphasis))
+
+    text(_s(doc, "hall_name"), emphasis=True)
+    text(_s(doc, "booth_name"))
+    if doc.get("test"):
+        text("*** 测试票 仅供测试 ***", emphasis=True)
+    if doc.get("reprint"):
+        text("*** 补打 ***", emphasis=True)
+    items.append(Item(ItemKind.RULE))
+    text(_s(doc, "service"), mag=2)
+    text(_s(doc, "number"), mag=NUMBER_SIZE, emphasis=True)
+    if doc.get("priority") and doc.get("priority_mark"):
+        text(f"【{_s(doc, 'priority_mark')}】", mag=MARK_SIZE, emphasis=True)
+    if "ahead" in doc:
+        text(f"前面还有 {_s(doc, 'ahead')} 人")
+    if "wait_min" in doc:
+        text(f"预计等候约 {_s(doc, 'wait_min')} 分钟")
+    text(f"取号时间 {_s(doc, 'time')}" if doc.get("time") else "")
+    text(f"姓名 {_s(doc, 'masked_name')}" if doc.get("masked_name") else "")
+    url = _s(doc, "rating_url")
+    if url:
+        items.append(Item(ItemKind.RULE))
+        items.append(Item(ItemKind.QR, url))
+        text(_s(doc, "rating_label"))
+    items.append(Item(ItemKind.RULE))
+    if doc.get("hotline_label") or doc.get("hotline_number"):
+        text(f"{_s(doc, 'hotline_label')} {_s(doc, 'hotline_number')}".strip(), emphasis=True)
+    text(f"如有疑问请到 {_s(doc, 'first_responder')}" if doc.get("first_responder") else "")
+    text(_s(doc, "footer"))
+    return items
+
+
 def render_ticket(doc: dict[str, Any], columns: int = 48, qr_module: int = 6, *,
                   four_byte: bool = True) -> bytes:
     """ESC/POS bytes for one ticket, from initialise to partial cut."""
     b = _Builder(columns, four_byte)
-    b.text(_s(doc, "hall_name"), emphasis=True)
-    b.text(_s(doc, "booth_name"))
-    if doc.get("test"):
-        b.text("*** 测试票 仅供测试 ***", emphasis=True)
-    if doc.get("reprint"):
-        b.text("*** 补打 ***", emphasis=True)
-    b.rule()
-    b.text(_s(doc, "service"), mag=2)
-    b.text(_s(doc, "number"), mag=NUMBER_SIZE, emphasis=True)
-    if doc.get("priority") and doc.get("priority_mark"):
-        b.text(f"【{_s(doc, 'priority_mark')}】", mag=MARK_SIZE, emphasis=True)
-    if "ahead" in doc:
-        b.text(f"前面还有 {_s(doc, 'ahead')} 人")
-    if "wait_min" in doc:
-        b.text(f"预计等候约 {_s(doc, 'wait_min')} 分钟")
-    b.text(f"取号时间 {_s(doc, 'time')}" if doc.get("time") else "")
-    b.text(f"姓名 {_s(doc, 'masked_name')}" if doc.get("masked_name") else "")
-    url = _s(doc, "rating_url")
-    if url:
-        b.rule()
-        b.style(Align.CENTER)
-        b.add(qr(url, qr_module, QrEcc.M) + b"\n")
-        b.text(_s(doc, "rating_label"))
-    b.rule()
-    if doc.get("hotline_label") or doc.get("hotline_number"):
-        b.text(f"{_s(doc, 'hotline_label')} {_s(doc, 'hotline_number')}".strip(),
-               emphasis=True)
-    b.text(f"如有疑问请到 {_s(doc, 'first_responder')}" if doc.get("first_responder") else "")
-    b.text(_s(doc, "footer"))
+    for item in ticket_items(doc):
+        if item.kind is ItemKind.TEXT:
+            b.text(item.text, mag=item.mag, emphasis=item.emphasis)
+        elif item.kind is ItemKind.RULE:
+            b.rule()
+        else:
+            b.style(Align.CENTER)
+            b.add(qr(item.text, qr_module, QrEcc.M) + b"\n")
     b.add(feed(FEED_BEFORE_CUT) + cut(Cut.PARTIAL))
     return bytes(b.out)
 
 
 def ticket_text(doc: dict[str, Any]) -> str:
-    """The same ticket's text as plain lines (the bench's baseline; a log of what printed)."""
-    parts = [_s(doc, k) for k in ("hall_name", "booth_name", "service", "number",
-                                  "priority_mark")]
-    parts += [f"前面还有 {_s(doc, 'ahead')} 人", f"预计等候约 {_s(doc, 'wait_min')} 分钟",
-              f"取号时间 {_s(doc, 'time')}", _s(doc, "masked_name"), _s(doc, "rating_url"),
-              _s(doc, "rating_label"), f"{_s(doc, 'hotline_label')} {_s(doc, 'hotline_number')}",
-              f"如有疑问请到 {_s(doc, 'first_responder')}", _s(doc, "footer")]
-    return "\n".join(p for p in parts if p) + "\n"
+    """The same ticket as plain lines (the QR code as its URL): the bench's baseline, and a
+    record of what printed."""
+    return "".join(f"{i.text}\n" for i in ticket_items(doc) if i.kind is not ItemKind.RULE)
