@@ -118,16 +118,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from gated.app.control import ControlError, call
-
-    cfg = _load(args)
-    try:
-        reply = call(cfg.state_dir, "get_status")
-    except ControlError as e:
-        print(f"gated: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(reply, ensure_ascii=False, indent=2))
-    return 0
+    return _send(_load(args), "get_status", {}, exit_on_refusal=False)
 
 
 def _outbox(args: argparse.Namespace) -> int:
@@ -185,34 +176,32 @@ def parse_params(params: list[str]) -> dict[str, Any]:
 
 
 def _ctl(args: argparse.Namespace) -> int:
-    from gated.app.control import ControlError, call
-
-    cfg = _load(args)
-    try:
-        reply = call(cfg.state_dir, args.name, parse_params(args.params))
-    except ControlError as e:
-        print(f"gated: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(reply, ensure_ascii=False, indent=2))
-    return 0 if reply.get("ok", True) else 1
+    return _send(_load(args), args.name, parse_params(args.params))
 
 
 def _lists(args: argparse.Namespace) -> int:
-    from gated.app.control import ControlError, call
-
     cfg = _load(args)
     try:
         snapshot = json.loads(args.file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         print(f"gated: cannot read {args.file}: {e}", file=sys.stderr)
         return 1
+    return _send(cfg, "lists_import", {"snapshot": snapshot})
+
+
+def _send(cfg: GatedConfig, name: str, params: dict[str, Any], *,
+          exit_on_refusal: bool = True) -> int:
+    """One command to the running daemon through its control socket; the reply is printed
+    as JSON. Exit 1 when the daemon cannot be reached or (``exit_on_refusal``) says no."""
+    from gated.app.control import ControlError, call
+
     try:
-        reply = call(cfg.state_dir, "lists_import", {"snapshot": snapshot})
+        reply = call(cfg.state_dir, name, params)
     except ControlError as e:
         print(f"gated: {e}", file=sys.stderr)
         return 1
     print(json.dumps(reply, ensure_ascii=False, indent=2))
-    return 0 if reply.get("ok", True) else 1
+    return 1 if exit_on_refusal and not reply.get("ok", True) else 0
 
 
 def _monitor(args: argparse.Namespace) -> int:
