@@ -27,7 +27,7 @@ from gated import __version__
 from gated.app.control import ControlServer
 from gated.app.logs import configure_logging
 from gated.booth import BoothLogic, DeviceDirectory, Lists
-from gated.commands import CommandRegistry, load_command_key
+from gated.commands import CommandRegistry, load_command_key, register_commands
 from gated.config import ConfigError, GatedConfig, load_config
 from gated.policy import SiteKeyError, load_site_key
 from gated.state import Batch, EventType, Outbox, SchemaHook, StateLoop, Store, clock_synchronised
@@ -82,9 +82,8 @@ class Daemon:
         self.devices = DeviceDirectory(cfg, on_observation=self._on_observation,
                                        on_state=self._on_device_state)
         self.booth = BoothLogic(cfg, self.devices, self.lists, key)
-        from gated.commands import register_commands
-
-        register_commands(self)
+        register_commands(self.commands, self, loop=self.loop, booth=self.booth,
+                          lists=self.lists)
         self._configure_commands(cfg)
         self.loop.post(self._started)
         self.loop.every(HEARTBEAT_S, self._heartbeat)
@@ -232,6 +231,12 @@ class Daemon:
         if include_uplink and self.uplink is not None:
             out["uplink"] = self.uplink.state()
         return out
+
+    def request_sync(self, kinds: list[str]) -> str | None:
+        """Ask the centre for list snapshots; None when asked, else why not."""
+        if self.uplink is None:
+            return "mqtt_disabled"
+        return None if self.uplink.request_sync(kinds) else "not_connected"
 
     def dispatch_local(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         """A command from this machine (control socket, ``gated simulate``): trusted, so

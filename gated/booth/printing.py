@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 import structlog
 
-from drivers.base import CommandDone, DeviceCommand, DeviceState
+from drivers.base import CommandDone, DeviceCommand, DeviceState, PrinterStatus
 from gated.booth.devices import DeviceDirectory
 from gated.state import Batch, EventType, new_event_id
 
@@ -111,6 +111,15 @@ class Printing:
                 for t, n, s, r, a in conn.execute(
                     "SELECT ticket_id, number, state, reason, attempts FROM b_prints "
                     "ORDER BY rowid")]
+
+    def on_status(self, b: Batch, device: str, obs: PrinterStatus) -> None:
+        """A printer's status changed: report it, raise what stops printing, and print the
+        waiting reprints once it can print again."""
+        b.emit(EventType.PRINTER_STATUS, {"device": device, **obs.__dict__})
+        if obs.fault:
+            b.emit(EventType.ALARM, {"kind": f"printer_{obs.fault}", "device": device})
+        elif self.devices.state(device) is DeviceState.READY:
+            self.on_printer_ready(b)
 
     def print_raw(self, b: Batch, doc: dict[str, Any]) -> str | None:
         """A test ticket: not recorded, not reprinted. Returns the printer used, or None."""

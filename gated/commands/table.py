@@ -13,17 +13,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
-from gated.booth import CaseError, CaseKind, QueueError, TicketState
-from gated.config import ZoneMode
+from gated.booth import (
+    BoothLogic,
+    CaseError,
+    CaseKind,
+    ListError,
+    ListKind,
+    Lists,
+    QueueError,
+    TicketState,
+    parse_snapshot,
+    test_ticket_document,
+)
+from gated.commands.registry import CommandRegistry
+from gated.config import GatedConfig, ZoneMode
 from gated.policy import AssistKind, PriorityReason
-from gated.state import Batch
-
-if TYPE_CHECKING:
-    from gated.app.daemon import Daemon
+from gated.state import Batch, EventType, StateLoop
 
 log = structlog.get_logger(__name__)
 
@@ -38,10 +47,25 @@ class ArgError(Exception):
         self.reason = reason
 
 
-def register_commands(d: Daemon) -> None:
-    """Register every command on ``d.commands``; called once the daemon's parts exist."""
-    assert d.loop is not None and d.booth is not None
-    loop, booth = d.loop, d.booth
+class Host(Protocol):
+    """What the commands need of the daemon that runs them, beyond the state thread, the booth
+    and the lists (``gated.app.daemon.Daemon`` is one): its current config, its status, a
+    config reload, and a way to ask the centre for list snapshots."""
+
+    @property
+    def cfg(self) -> GatedConfig: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def reload(self) -> dict[str, Any]: ...
+
+    def request_sync(self, kinds: list[str]) -> str | None:
+        """Ask the centre for these lists; None when asked, else why not (a reason slug)."""
+
+
+def register_commands(registry: CommandRegistry, host: Host, *, loop: StateLoop,
+                      booth: BoothLogic, lists: Lists) -> None:
+    """Register every command on ``registry``; called once the daemon's parts exist."""
 
     def on_state(fn: Callable[[Batch], dict[str, Any]]) -> dict[str, Any]:
         def job(b: Batch) -> dict[str, Any]:
@@ -59,28 +83,29 @@ def register_commands(d: Daemon) -> None:
 
     def reg(name: str, fn: Handler, *, signed: bool = False, local_only: bool = False,
             audit: bool = True, max_bytes: int | None = None, help: str = "") -> None:
-        d.commands.register(name, _guarded(name, fn), signed=signed, local_only=local_only,
+        registry.register(name, _guarded(name, fn), signed=signed, local_only=local_only,
                             audit=audit, max_bytes=max_bytes, help=help)
 
     # ---------------------------------------------------------------- status and config
-    reg("get_status", lambda a: {"ok": True, "status": d.status()}, audit=False,
+    reg("get_status", lambda a: {"ok": True, "status": host.status()}, audit=False,
         help="full booth status")
-    reg("reload_config", lambda a: d.reload(), help="re-read the config file")
+    reg("reload_config", lambda a: host.reload(), help="re-read the config file")
 
     # ---------------------------------------------------------------- gates and zones
     def open_gate(a: dict[str, Any]) -> dict[str, Any]:
-        zone = _zone(d, a)
+        zone = _zone(host.cfg, a)
         hold = bool(a.get("hold", False))
 
         def job(b: Batch) -> dict[str, Any]:
-            gates = booth.open_zone(b, zone, reason=f"command:{a.get('by', 'centre')}", hold=hold)
+            gates = booth.gates.open_zone(b, zone, reason=f"command:{a.get('by', 'centre')}",
+                                          hold=hold)
             return {"ok": bool(gates), "gates": gates,
                     **({} if gates else {"reason": "no_gate", "message": f"no gate in {zone}"})}
         return on_state(job)
     reg("open_gate", open_gate, signed=True, help="zone=<zone> [hold=true]")
 
     def set_zone_mode(a: dict[str, Any]) -> dict[str, Any]:
-        zone = _zone(d, a)
+        zone = _zone(host.cfg, a)
         try:
             mode = ZoneMode(_arg(a, "mode", str))
         except ValueError:
@@ -88,7 +113,7 @@ def register_commands(d: Daemon) -> None:
                 from None
 
         def job(b: Batch) -> dict[str, Any]:
-            booth.set_zone_mode(b, zone, mode, by=str(a.get("by", "centre")))
+            booth.gates.set_zone_mode(b, zone, mode, by=str(a.get("by", "centre")))
             return {"ok": True, "zone": zone, "mode": str(mode)}
         return on_state(job)
     reg("set_zone_mode", set_zone_mode, signed=True,
@@ -96,10 +121,8 @@ def register_commands(d: Daemon) -> None:
 
     # ---------------------------------------------------------------- tickets
     def print_test_ticket(a: dict[str, Any]) -> dict[str, Any]:
-        from gated.booth import test_ticket_document
-
         def job(b: Batch) -> dict[str, Any]:
-            printer = booth.printing.print_raw(b, test_ticket_document(d.cfg))
+            printer = booth.printing.print_raw(b, test_ticket_document(host.cfg))
             if printer is None:
                 return {"ok": False, "reason": "no_printer_ready"}
             return {"ok": True, "printer": printer}
@@ -154,8 +177,6 @@ def register_commands(d: Daemon) -> None:
                 else:
                     state = TicketState.SERVED if name == "served" else TicketState.NO_SHOW
                     t = q.close(b.conn, counter, state, now)
-                from gated.state import EventType
-
                 etype = (EventType.TICKET_CALLED if name in ("call_next", "recall")
                          else EventType.TICKET_CLOSED)
                 b.emit(etype, {"action": name, "counter": counter, **t.public()})
@@ -178,7 +199,7 @@ def register_commands(d: Daemon) -> None:
         except ValueError:
             raise ArgError("bad_kind", f"kind must be one of {[str(k) for k in AssistKind]}") \
                 from None
-        return on_state(then(lambda: booth.press_assist(kind), {
+        return on_state(then(lambda: booth.next_tap.press_assist(kind), {
             "ok": True, "message": "the next card or manual ticket gets priority help"}))
     reg("assist", assist, help="assist button: kind=disability|pregnancy|other")
 
@@ -187,16 +208,16 @@ def register_commands(d: Daemon) -> None:
             reason = PriorityReason(a.get("reason", "guard"))
         except ValueError:
             raise ArgError("bad_reason", "reason must be military or guard") from None
-        return on_state(then(lambda: booth.flag_priority(reason), {"ok": True}))
+        return on_state(then(lambda: booth.next_tap.flag_priority(reason), {"ok": True}))
     reg("flag_priority", flag_priority,
         help="the guard flags the next visitor: reason=military|guard")
 
     def register_guest(a: dict[str, Any]) -> dict[str, Any]:
-        zone = _zone(d, a)
+        zone = _zone(host.cfg, a)
         minutes = float(a.get("minutes", 120))
         if not 0 < minutes <= 24 * 60:
             raise ArgError("bad_minutes", "minutes must be between 1 and 1440")
-        return on_state(then(lambda: booth.arm_guest(zone, minutes), {
+        return on_state(then(lambda: booth.next_tap.arm_guest(zone, minutes), {
             "ok": True, "message": "the next ID card tapped is registered as a guest"}))
     reg("register_guest", register_guest, signed=True,
         help="zone=<zone> [minutes=120]: next card is a guest")
@@ -214,10 +235,6 @@ def register_commands(d: Daemon) -> None:
 
     # ---------------------------------------------------------------- lists
     def lists_import(a: dict[str, Any]) -> dict[str, Any]:
-        from gated.booth import ListError, parse_snapshot
-
-        assert d.lists is not None
-        lists = d.lists
         try:
             kind, version, entries, checksum = parse_snapshot(a.get("snapshot"))
         except ListError as e:
@@ -235,17 +252,14 @@ def register_commands(d: Daemon) -> None:
         help="snapshot=<list snapshot object>")
 
     def sync_lists(a: dict[str, Any]) -> dict[str, Any]:
-        from gated.booth import ListKind
-
         wanted = a.get("list")
         if wanted is not None and wanted not in {str(k) for k in ListKind}:
             raise ArgError("unknown_list", f"list must be one of {[str(k) for k in ListKind]}")
         kinds = [wanted] if wanted else [str(k) for k in ListKind]
-        versions = d.lists.versions() if d.lists else {}
-        if d.uplink is None:
-            return {"ok": False, "reason": "mqtt_disabled", "versions": versions}
-        if not d.uplink.request_sync(kinds):
-            return {"ok": False, "reason": "not_connected", "versions": versions}
+        versions = lists.versions()
+        refused = host.request_sync(kinds)
+        if refused is not None:
+            return {"ok": False, "reason": refused, "versions": versions}
         return {"ok": True, "requested": kinds, "versions": versions}
     reg("sync_lists", sync_lists, help="[list=staff_badges|appointments|alerts]: ask the centre "
                                        "for snapshots")
@@ -284,10 +298,10 @@ def _arg(a: dict[str, Any], key: str, typ: type | tuple[type, ...]) -> Any:
     return value
 
 
-def _zone(d: Daemon, a: dict[str, Any]) -> str:
+def _zone(cfg: GatedConfig, a: dict[str, Any]) -> str:
     zone = _arg(a, "zone", str)
-    if zone not in d.cfg.zones:
-        raise ArgError("unknown_zone", f"unknown zone {zone!r}; known: {sorted(d.cfg.zones)}")
+    if zone not in cfg.zones:
+        raise ArgError("unknown_zone", f"unknown zone {zone!r}; known: {sorted(cfg.zones)}")
     return str(zone)
 
 

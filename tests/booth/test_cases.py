@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gated.booth import cases as booth_assist
+from gated.booth import cases
 from gated.booth.cases import CaseError, CaseKind, Cases
 from gated.config import GatedConfig
 from gated.state.loop import Batch
@@ -22,7 +22,7 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 class Rig(StateRig):
     def __init__(self, tmp: Path) -> None:
-        super().__init__(tmp, [booth_assist.ensure_schema])
+        super().__init__(tmp, [cases.ensure_schema])
         self.cases = Cases(GatedConfig.model_validate({
             "site": {"id": "t"}, "booth": {"id": "b"},
             "priority": {"assist_escalate_s": 120, "escalation_reraise_s": 600}}))
