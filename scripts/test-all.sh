@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install everything gated's tests need on a fresh Debian machine, then run ruff, mypy and pytest.
+# Install everything gated's tests need on a fresh Debian machine, then run ruff, mypy, the
+# import-layer contracts and pytest.
 # Run as root (or with sudo available). Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +33,7 @@ echo "== ruff"
 .venv/bin/ruff check gated drivers tests bench
 echo "== mypy"
 .venv/bin/mypy
+echo "== import layers (pyproject.toml [tool.importlinter])"
+.venv/bin/lint-imports
 echo "== pytest"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
