@@ -4,8 +4,11 @@ script, and ``python -m`` entry points, importable away from the source tree."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,8 +28,17 @@ def _modules(root: Path, package: str) -> list[str]:
     return out
 
 
-def test_a_plain_install_holds_every_module(tmp_path: Path) -> None:
-    target = tmp_path / "site"
+@pytest.fixture
+def install_dir() -> Iterator[Path]:
+    """Outside pytest's temporary tree: the privacy scan would read the installed sources
+    (their docstrings hold the masking examples) as if the daemon had written them."""
+    path = Path(tempfile.mkdtemp(prefix="gated-install-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_plain_install_holds_every_module(install_dir: Path) -> None:
+    target = install_dir / "site"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                            "--target", str(target), str(ROOT)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -37,15 +49,15 @@ def test_a_plain_install_holds_every_module(tmp_path: Path) -> None:
             (target / module.replace(".", "/") / "__init__.py").exists(), module
     env = {**os.environ, "PYTHONPATH": str(target)}
     code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
-    imported = subprocess.run([sys.executable, "-c", code, *modules], cwd=tmp_path, env=env,
+    imported = subprocess.run([sys.executable, "-c", code, *modules], cwd=install_dir, env=env,
                               capture_output=True, text=True, timeout=60)
     assert imported.returncode == 0, imported.stderr[-2000:]
-    version = subprocess.run([sys.executable, "-m", "gated", "--version"], cwd=tmp_path,
+    version = subprocess.run([sys.executable, "-m", "gated", "--version"], cwd=install_dir,
                              env=env, capture_output=True, text=True, timeout=30)
     assert version.returncode == 0 and version.stdout.startswith("gated "), version.stderr
     for sim in ("relay_board", "sam_reader", "printer"):
         helped = subprocess.run([sys.executable, "-m", f"drivers.sim.{sim}", "--help"],
-                                cwd=tmp_path, env=env, capture_output=True, text=True,
+                                cwd=install_dir, env=env, capture_output=True, text=True,
                                 timeout=30)
         assert helped.returncode == 0 and "usage" in helped.stdout, (sim, helped.stderr)
 
