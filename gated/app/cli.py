@@ -193,7 +193,7 @@ def _send(cfg: GatedConfig, name: str, params: dict[str, Any], *,
           exit_on_refusal: bool = True) -> int:
     """One command to the running daemon through its control socket; the reply is printed
     as JSON. Exit 1 when the daemon cannot be reached or (``exit_on_refusal``) says no."""
-    from gated.app.control import ControlError, call
+    from gated.control import ControlError, call
 
     try:
         reply = call(cfg.state_dir, name, params)

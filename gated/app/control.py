@@ -1,4 +1,4 @@
-"""Local control socket: the CLI on the booth box talks to the running daemon.
+"""Local control socket, the daemon's side: the CLI on the booth box talks to the running daemon.
 
 A Unix socket in the state directory (mode 0660: root and the gated group only) carries one JSON
 request per connection, ``{"command": name, "args": {...}}``, and one JSON reply. It reaches the
@@ -19,21 +19,16 @@ from typing import Any
 
 import structlog
 
-log = structlog.get_logger(__name__)
+from gated.control import recv_all, socket_path
 
-SOCKET_NAME = "control.sock"
-MAX_MESSAGE = 64 * 1024 * 1024  # a whole list import (``gated lists import``) fits
+log = structlog.get_logger(__name__)
 
 Dispatcher = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
-class ControlError(Exception):
-    """The daemon could not be reached or answered nonsense."""
-
-
 class ControlServer:
     def __init__(self, state_dir: Path, dispatch: Dispatcher) -> None:
-        self.path = Path(state_dir) / SOCKET_NAME
+        self.path = socket_path(state_dir)
         self._dispatch = dispatch
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -72,7 +67,7 @@ class ControlServer:
             with conn:
                 conn.settimeout(5)
                 try:
-                    reply = self._handle(_recv_all(conn))
+                    reply = self._handle(recv_all(conn))
                 except (OSError, ValueError) as e:
                     reply = {"ok": False, "reason": f"bad request: {e}"}
                 with contextlib.suppress(OSError):
@@ -86,42 +81,3 @@ class ControlServer:
         if not isinstance(args, dict):
             return {"ok": False, "reason": "args must be an object"}
         return self._dispatch(req["command"], args)
-
-
-def call(state_dir: Path, command: str, args: dict[str, Any] | None = None,
-         timeout: float = 10.0) -> dict[str, Any]:
-    """Send one command to the daemon running on this box and return its reply."""
-    path = Path(state_dir) / SOCKET_NAME
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(str(path))
-            s.sendall(json.dumps({"command": command, "args": args or {}}).encode())
-            s.shutdown(socket.SHUT_WR)
-            raw = _recv_all(s)
-    except FileNotFoundError:
-        raise ControlError(f"no daemon socket at {path}: is gated running with this "
-                           f"state_dir?") from None
-    except OSError as e:
-        raise ControlError(f"cannot talk to the daemon at {path}: {e}") from None
-    try:
-        reply = json.loads(raw)
-    except ValueError as e:
-        raise ControlError(f"daemon sent an unreadable reply: {e}") from None
-    if not isinstance(reply, dict):
-        raise ControlError("daemon sent a reply that is not an object")
-    return reply
-
-
-def _recv_all(conn: socket.socket) -> bytes:
-    chunks = []
-    size = 0
-    while True:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > MAX_MESSAGE:
-            raise ValueError("message too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
