@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from gated.control import recv_all, socket_path
+from gated.wire import PayloadError, loads_object
 
 log = structlog.get_logger(__name__)
 
@@ -74,8 +75,11 @@ class ControlServer:
                     conn.sendall(json.dumps(reply, ensure_ascii=False, default=str).encode())
 
     def _handle(self, raw: bytes) -> dict[str, Any]:
-        req = json.loads(raw)
-        if not isinstance(req, dict) or not isinstance(req.get("command"), str):
+        try:
+            req = loads_object(raw)
+        except PayloadError as e:
+            return {"ok": False, "reason": e.reason, "message": str(e)}
+        if not isinstance(req.get("command"), str):
             return {"ok": False, "reason": "request must be {\"command\": str, \"args\": {}}"}
         args = req.get("args") or {}
         if not isinstance(args, dict):

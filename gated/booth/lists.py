@@ -342,13 +342,36 @@ def report_refused(b: Batch, *, kind: str, version: Any, reason: str, source: st
                                  "reason": reason, "source": source})
 
 
+@dataclass(frozen=True)
+class Incomplete:
+    """A chunked snapshot given up on: not every chunk arrived within the timeout."""
+
+    kind: str
+    version: int
+    received: int
+    chunks: int
+
+
 class SnapshotAssembler:
-    """Collects the chunks of large snapshots; bounded in entries and in age."""
+    """Collects the chunks of large snapshots; bounded in entries and in age.
+
+    A snapshot whose chunks do not all arrive within ``timeout_s`` of its first one is
+    dropped; ``expire`` says which, so the centre is told (``incomplete``)."""
 
     def __init__(self, timeout_s: float = 300.0, max_entries: int = MAX_ENTRIES) -> None:
         self.timeout_s = timeout_s
         self.max_entries = max_entries
         self._parts: dict[str, tuple[int, int, str, float, dict[int, list[Any]]]] = {}
+
+    def expire(self, now: float | None = None) -> list[Incomplete]:
+        """Drop and return the snapshots that are past their time."""
+        now = _time.monotonic() if now is None else now
+        late = [k for k, v in self._parts.items() if now - v[3] >= self.timeout_s]
+        out = []
+        for kind in late:
+            version, n, _, _, parts = self._parts.pop(kind)
+            out.append(Incomplete(kind, version, len(parts), n))
+        return out
 
     def add(self, chunk: object) -> tuple[ListKind, int, list[dict[str, Any]], str] | None:
         """Add one chunk; returns the whole snapshot once every chunk arrived."""
@@ -359,7 +382,6 @@ class SnapshotAssembler:
         if not (isinstance(i, int) and isinstance(n, int) and 0 <= i < n <= 10_000):
             raise ListError("malformed", "chunk and chunks must satisfy 0 <= chunk < chunks")
         now = _time.monotonic()
-        self._parts = {k: v for k, v in self._parts.items() if now - v[3] < self.timeout_s}
         held = self._parts.get(str(kind))
         if held is None or held[:3] != (version, n, checksum):
             held = (version, n, checksum, now, {})

@@ -44,7 +44,9 @@ import sqlite_utils
 import structlog
 
 from gated.booth import canonical
+from gated.commands.audit import RefusalAudit
 from gated.state import EventType, StorageError
+from gated.wire import PayloadError, loads_object
 
 if TYPE_CHECKING:
     from gated.state import Batch, StateLoop
@@ -101,6 +103,7 @@ class CommandRegistry:
         self._skew = 30.0
         self._max_bytes = 16 * 1024
         self._loop: StateLoop | None = None
+        self.audit = RefusalAudit()
         self.register("help", lambda a: {"ok": True, "commands": self.help()}, audit=False,
                       help="list the commands and their arguments")
 
@@ -118,6 +121,9 @@ class CommandRegistry:
 
     def configure(self, *, key: bytes | None, max_skew_s: float, loop: StateLoop,
                   max_bytes: int = 16 * 1024) -> None:
+        """(Re)configure; the first call with a loop also schedules the refusal summaries."""
+        if self._loop is not loop:
+            loop.every(self.audit.window_s, self._report_refusals)
         self._key, self._skew, self._max_bytes, self._loop = key, max_skew_s, max_bytes, loop
 
     def help(self) -> dict[str, str]:
@@ -136,10 +142,11 @@ class CommandRegistry:
         if len(raw) > limit:
             return self._refuse(name, source, "too_large", f"{len(raw)} > {limit} bytes")
         try:
-            payload = json.loads(raw) if raw.strip() else {}
-        except (ValueError, UnicodeDecodeError):
-            return self._refuse(name, source, "malformed", "payload is not JSON")
-        if not isinstance(payload, dict) or not isinstance(payload.get("args", {}), dict):
+            payload = loads_object(raw)
+        except PayloadError as e:  # empty, not JSON, too deep, numbers out of range
+            return self._refuse(name, source, "malformed",
+                                f"{e}; a command is {{\"args\": {{...}}}}")
+        if not isinstance(payload.get("args", {}), dict):
             return self._refuse(name, source, "malformed", "payload must be {\"args\": {...}}")
         args: dict[str, Any] = payload.get("args", {})
         if cmd.signed and source != LOCAL:
@@ -198,11 +205,21 @@ class CommandRegistry:
         return None if claimed else ("replayed", "nonce already used")
 
     def _refuse(self, name: str, source: str, reason: str, message: str) -> dict[str, Any]:
-        log.warning("command_refused", command=name[:64], source=source, reason=reason)
+        """Answer a refusal; one from outside is audited (see ``gated.commands.audit``)."""
+        first = None
         if source != LOCAL and reason not in ("busy", "unavailable"):
-            self._emit(EventType.SECURITY, {"command": name[:64], "source": source,
-                                            "reason": reason})
+            first = self.audit.note(reason, source, name)
+            if first is not None:
+                self._emit(EventType.SECURITY, first)
+        (log.warning if first is not None or source == LOCAL else log.debug)(
+            "command_refused", command=name[:64], source=source, reason=reason)
         return {"ok": False, "reason": reason, "message": message}
+
+    def _report_refusals(self, b: Batch) -> None:
+        for payload in self.audit.due():
+            log.warning("commands_refused", **{k: payload[k] for k in ("source", "reason",
+                                                                       "count")})
+            b.emit(EventType.SECURITY, payload)
 
     def _emit(self, etype: EventType, payload: dict[str, Any]) -> None:
         if self._loop is not None:

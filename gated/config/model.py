@@ -115,6 +115,9 @@ class MqttConfig(Strict):
     )
     session_expiry_s: int = Field(default=7 * 86400, ge=0, description="MQTT 5 persistent session")
     command_max_bytes: int = Field(default=16 * 1024, ge=256, description="larger commands refused")
+    sync_chunk_timeout_s: float = Field(
+        default=300.0, gt=0, le=3600,
+        description="a chunked list snapshot must be complete this long after its first chunk")
     max_message_bytes: int = Field(
         default=256 * 1024, ge=1024, description="larger events go to dead_letter unsent"
     )

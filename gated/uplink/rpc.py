@@ -32,6 +32,7 @@ from gated.booth import ListError, ListKind, SnapshotAssembler, parse_snapshot, 
 from gated.config import MqttConfig
 from gated.state import StateLoop
 from gated.uplink.connection import Connection
+from gated.wire import PayloadError, loads_object
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +65,7 @@ class Rpc:
         self._q: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(QUEUE_MAX)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._assembler: Any = None  # gated.lists.SnapshotAssembler, made on first chunk
+        self._assembler = SnapshotAssembler(timeout_s=cfg.sync_chunk_timeout_s)
         self.commands_handled = 0
         self.sync_applied = 0
         self.sync_rejected = 0
@@ -94,12 +95,17 @@ class Rpc:
             if "/cmd/" in msg.topic:
                 self._reply(msg, name, {"ok": False, "reason": "busy",
                                         "message": "command queue full, try again"})
-            else:
+            else:  # acked at once, like a busy command: the centre sends it again later
+                kind = msg.topic.rsplit("/", 1)[-1]
                 log.warning("sync_dropped_busy", topic=msg.topic)
+                self._publish(self.topics.sync_ack(kind[:64]), {
+                    "list": kind[:64], "version": None, "ok": False, "reason": "busy",
+                    "message": "list queue full, send again later"})
 
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
         while not self._stopping.is_set():
+            self._report_incomplete()
             try:
                 msg = self._q.get(timeout=0.5)
             except queue.Empty:
@@ -156,11 +162,9 @@ class Rpc:
             if len(msg.payload) > MAX_SYNC_BYTES:
                 raise SyncRefused("too_large", f"list message over {MAX_SYNC_BYTES} bytes")
             try:
-                doc = json.loads(msg.payload)
-            except ValueError as e:
-                raise SyncRefused("malformed", f"not JSON: {e}") from None
-            if not isinstance(doc, dict):
-                raise SyncRefused("malformed", "not a JSON object")
+                doc = loads_object(msg.payload)
+            except PayloadError as e:  # empty, not JSON, too deep, numbers out of range
+                raise SyncRefused(e.reason, str(e)) from None
             version = doc.get("version")
             doc.setdefault("list", kind)
             if doc["list"] != kind:
@@ -173,8 +177,7 @@ class Rpc:
             if op == "snapshot":
                 try:
                     if "chunks" in doc:
-                        if self._assembler is None:
-                            self._assembler = SnapshotAssembler()
+                        self._report_incomplete()  # an older, stale one first
                         whole = self._assembler.add(doc)
                         if whole is None:
                             return  # waiting for more chunks
@@ -237,6 +240,13 @@ class Rpc:
         if reason == "version_gap":
             self.request_snapshot(kind, reason)
 
+    def _report_incomplete(self) -> None:
+        """Chunked snapshots whose chunks did not all arrive in time: refused, and said so."""
+        for late in self._assembler.expire():
+            self._rejected(late.kind, late.version, "incomplete",
+                           f"{late.received} of {late.chunks} chunks arrived within "
+                           f"{self._assembler.timeout_s:g} s")
+
     def request_snapshot(self, kind: str, reason: str) -> None:
         """Ask the centre for a full snapshot of ``kind`` (command ``sync_lists``, or a gap)."""
         self._publish(self.topics.sync_request(kind), {"list": kind, "have_version":
@@ -267,7 +277,6 @@ def _is_int(v: object) -> bool:
 
 def _json_field(payload: bytes | bytearray, key: str) -> Any:
     try:
-        doc = json.loads(payload)
-    except ValueError:
+        return loads_object(payload).get(key)
+    except PayloadError:
         return None
-    return doc.get(key) if isinstance(doc, dict) else None

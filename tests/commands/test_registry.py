@@ -92,7 +92,8 @@ def test_local_only_command_is_refused_over_mqtt_before_parsing(rig: Rig) -> Non
     assert rig.reg.dispatch("import", b"{not json", source="mqtt")["reason"] == "local_only"
     assert rig.calls == []
     assert rig.reg.dispatch("import", big, source="local")["ok"] is True
-    assert [e["reason"] for e in rig.data("security")] == ["local_only", "local_only"]
+    # the first refusal is reported at once, the second summed when its window ends
+    assert [(e["reason"], e["count"]) for e in rig.data("security")] == [("local_only", 1)]
     assert rig.reg.help()["import"].startswith("[local] ")
 
 
@@ -118,4 +119,5 @@ def test_no_command_key_refuses_signed_commands(rig: Rig, tmp_path: Path) -> Non
     key_file.write_text(KEY.hex() + "\n")
     assert load_command_key(key_file) == KEY
     assert load_command_key(tmp_path / "missing") is None
-    assert "open_gate" in rig.reg.dispatch("help", b"", source="mqtt")["commands"]
+    assert "open_gate" in rig.reg.dispatch("help", b"{}", source="mqtt")["commands"]
+    assert rig.reg.dispatch("help", b"", source="mqtt")["reason"] == "malformed"

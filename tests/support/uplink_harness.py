@@ -112,8 +112,10 @@ class Centre:
     def _on_message(self, c: mqtt.Client, u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             body = json.loads(msg.payload)
-        except ValueError:
-            body = {"_raw": msg.payload.decode(errors="replace")}
+        except (ValueError, RecursionError):  # its own bad commands come back here too
+            body = {"_raw": msg.payload[:200].decode(errors="replace")}
+        if not isinstance(body, dict):
+            body = {"_raw": repr(body)[:200]}
         lane = None
         props = getattr(msg, "properties", None)
         for k, v in getattr(props, "UserProperty", None) or []:
