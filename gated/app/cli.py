@@ -118,10 +118,18 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    return _send(_load(args), "get_status", {}, exit_on_refusal=False)
+    """Exit 0 only while the booth serves: 1 when it cannot be reached or is ``faulted``."""
+    reply = _call_and_print(_load(args), "get_status", {})
+    state = reply.get("status", {}).get("state") if reply and reply.get("ok") else None
+    if state != "online":
+        print(f"gated: booth state is {state or 'unknown'}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _outbox(args: argparse.Namespace) -> int:
+    """Reads the file, so it works with the daemon stopped. ``--json``: ``stats`` prints one
+    object; ``peek`` and ``dead`` print JSON lines, one object per event (none when empty)."""
     from gated.state import DB_NAME, open_readonly, read_stats
 
     cfg = _load(args)
@@ -139,14 +147,41 @@ def _outbox(args: argparse.Namespace) -> int:
             else:
                 for k, v in stats.items():
                     print(f"{k:>14}: {v}")
+            return 0
+        if args.action == "peek":
+            rows = conn.execute("SELECT seq, type, priority, attempts, body FROM events "
+                                "ORDER BY seq LIMIT ?", (args.limit,)).fetchall()
+            total = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+            items = [{"seq": s, "type": t, "priority": p, "refusals": a, "event": _body(b)}
+                     for s, t, p, a, b in rows]
+            what = "events waiting"
         else:
-            table = "events" if args.action == "peek" else "dead_letter"
-            for row in conn.execute(f"SELECT seq, type, body FROM {table} ORDER BY seq LIMIT ?",
-                                    (args.limit,)):
-                print(row[0], row[1], row[2])
+            rows = conn.execute("SELECT seq, type, reason, ts, body FROM dead_letter "
+                                "ORDER BY seq LIMIT ?", (args.limit,)).fetchall()
+            total = conn.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
+            items = [{"seq": s, "type": t, "reason": r, "ts": ts, "event": _body(b)}
+                     for s, t, r, ts, b in rows]
+            what = "dead letters"
     finally:
         conn.close()
+    if args.json:
+        for item in items:
+            print(json.dumps(item, ensure_ascii=False))
+        return 0
+    print(f"{total} {what}" + (f", the first {len(items)}:" if total > len(items) else
+                               (":" if items else "")))
+    for item in items:
+        extra = item["reason"] if "reason" in item else json.dumps(
+            item["event"], ensure_ascii=False)
+        print(f"{item['seq']} {item['type']} {extra}")
     return 0
+
+
+def _body(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -189,19 +224,24 @@ def _lists(args: argparse.Namespace) -> int:
     return _send(cfg, "lists_import", {"snapshot": snapshot})
 
 
-def _send(cfg: GatedConfig, name: str, params: dict[str, Any], *,
-          exit_on_refusal: bool = True) -> int:
-    """One command to the running daemon through its control socket; the reply is printed
-    as JSON. Exit 1 when the daemon cannot be reached or (``exit_on_refusal``) says no."""
+def _send(cfg: GatedConfig, name: str, params: dict[str, Any]) -> int:
+    """One command to the running daemon; exit 1 when it cannot be reached or says no."""
+    reply = _call_and_print(cfg, name, params)
+    return 0 if reply is not None and reply.get("ok", True) else 1
+
+
+def _call_and_print(cfg: GatedConfig, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """One command through the control socket, its reply printed as JSON; None (and the reason
+    on stderr) when the daemon cannot be reached."""
     from gated.control import ControlError, call
 
     try:
         reply = call(cfg.state_dir, name, params)
     except ControlError as e:
         print(f"gated: {e}", file=sys.stderr)
-        return 1
+        return None
     print(json.dumps(reply, ensure_ascii=False, indent=2))
-    return 1 if exit_on_refusal and not reply.get("ok", True) else 0
+    return reply
 
 
 def _monitor(args: argparse.Namespace) -> int:

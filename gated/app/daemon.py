@@ -30,7 +30,17 @@ from gated.booth import BoothLogic, DeviceDirectory, Lists
 from gated.commands import CommandRegistry, load_command_key, register_commands
 from gated.config import ConfigError, GatedConfig, load_config
 from gated.policy import SiteKeyError, load_site_key
-from gated.state import Batch, EventType, Outbox, SchemaHook, StateLoop, Store, clock_synchronised
+from gated.state import (
+    Batch,
+    EventType,
+    Outbox,
+    SchemaHook,
+    StateLoop,
+    Store,
+    clock_synchronised,
+    outbox_figures,
+    utc_now_iso,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +95,8 @@ class Daemon:
         register_commands(self.commands, self, loop=self.loop, booth=self.booth,
                           lists=self.lists)
         self._configure_commands(cfg)
+        self.loop.on_storage_failed.append(self._storage_failed)
+        self.loop.on_storage_recovered.append(self._storage_recovered)
         self.loop.post(self._started)
         self.loop.every(HEARTBEAT_S, self._heartbeat)
         self.loop.every(HOUSEKEEPING_S, self._housekeeping)
@@ -195,41 +207,59 @@ class Daemon:
 
     # ------------------------------------------------------------------ status
     def status(self, *, include_uplink: bool = True) -> dict[str, Any]:
-        """Safe from any thread. The queue part is read on the caller's thread through a
-        read-only connection (a WAL snapshot of the last commit), so a status request never
-        waits behind, or adds to, the state thread's transactions.
+        """The booth's status document: the same one ``gated status`` prints and the retained
+        MQTT ``status`` carries (the uplink adds its own connection state there,
+        ``include_uplink=False``). Safe from any thread: the queue and outbox parts are read
+        on the caller's thread through a read-only connection (a WAL snapshot of the last
+        commit), so a status request never waits behind, or adds to, the state thread.
 
-        The uplink's own status message adds its connection state itself
-        (``include_uplink=False``)."""
+        ``state`` is ``online``, or ``faulted`` while a state-thread job keeps failing or
+        nothing can be written; ``problems`` then says what."""
         assert self.devices is not None and self.booth is not None and self.loop is not None
         assert self.store is not None
         queue: dict[str, Any]
+        outbox: dict[str, Any]
         try:
             conn = self.store.reader()
             try:
                 queue = self.booth.status(conn)
+                outbox = outbox_figures(conn)
             finally:
                 conn.close()
         except sqlite3.Error as e:
             log.warning("status_read_failed", error=str(e))
-            queue = {"error": f"state database unreadable: {e}"}
+            queue = outbox = {"error": f"state database unreadable: {e}"}
+        problems = self.problems()
         out = {
+            "online": True,
+            "state": "faulted" if problems else "online",
+            "problems": problems,
             "version": __version__,
             "site": self.cfg.site.id,
             "booth": self.cfg.booth.id,
+            "ts": utc_now_iso(),
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "devices": self.devices.snapshot(),
             "queue": queue,
             "storage_ok": not self.loop.storage_failed,
             "clock_synchronised": clock_synchronised(),
+            "outbox": outbox,
+            "lists": self.lists.versions() if self.lists is not None else {},
         }
-        if self.outbox is not None:
-            out["outbox"] = {"depth": self.outbox.depth, "last_seq": self.outbox.last_seq,
-                             "evicted_total": self.outbox.evicted_total}
-        if self.lists is not None:
-            out["lists"] = self.lists.versions()
         if include_uplink and self.uplink is not None:
             out["uplink"] = self.uplink.state()
+        return out
+
+    def problems(self) -> list[dict[str, Any]]:
+        """Why the booth is not serving as it should: storage that cannot be written, jobs of
+        the state thread that keep failing."""
+        assert self.loop is not None
+        out: list[dict[str, Any]] = []
+        storage = self.loop.storage_problem
+        if storage is not None:
+            out.append({"kind": "storage", "reason": storage["reason"],
+                        "error": storage["error"], "since": storage["since"]})
+        out += [{"kind": "state_job_failing", **p} for p in self.loop.faults.problems()]
         return out
 
     def request_sync(self, kinds: list[str]) -> str | None:
@@ -274,6 +304,17 @@ class Daemon:
                 "moved_to": rec.moved_to, "error": rec.error, "salvaged": rec.salvaged,
                 "lost_tables": rec.lost_tables, "seq_gap_from": self.outbox.seq_gap_from,
                 "seq_resumed_at": self.outbox.last_seq + 1})
+
+    def _storage_failed(self) -> None:
+        assert self.booth is not None
+        held = self.booth.gates.hold_while_storage_fails()
+        log.error("storage_failed_gates_held_open", gates=held,
+                  message="nothing can be recorded: hand out numbers by hand")
+
+    def _storage_recovered(self) -> None:
+        assert self.booth is not None and self.store is not None
+        released = self.booth.gates.release_after_storage(self.store.conn)
+        log.warning("storage_recovered_gates_released", gates=released)
 
     def _stopping(self, b: Batch) -> None:
         b.emit(EventType.BOOTH_STOPPED, {"uptime_s": round(time.monotonic() - self.started_at)})

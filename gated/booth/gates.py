@@ -35,6 +35,7 @@ class Gates:
         self.cfg = cfg
         self.devices = devices
         self.held: set[str] = set()
+        self._storage_held: set[str] = set()  # held open only because storage failed
 
     def open_zone(self, b: Batch, zone: str, *, reason: str, hold: bool = False) -> list[str]:
         """Open (or hold open) every gate of ``zone``; returns their names."""
@@ -84,6 +85,37 @@ class Gates:
             self.held.discard(device)
         b.emit(EventType.ALARM, {"kind": f"gate_{obs.kind}", "device": device,
                                  "detail": obs.detail})
+
+    def hold_while_storage_fails(self) -> list[str]:
+        """Nothing can be written, so no visitor can be decided for: the gates of zones that
+        fail open are opened and held now (not after a commit: there will be none) so the
+        public hall stays open, as on a fire alarm; the guard hands out numbers by hand."""
+        held = []
+        for zone, z in self.cfg.zones.items():
+            if not z.fail_open:
+                continue
+            for gate in self.devices.gates_for_zone(zone):
+                self.devices.send(gate, DeviceCommand(new_event_id(), "hold_open",
+                                                      {"reason": "storage_failed"}))
+                held.append(gate)
+        self._storage_held = set(held) - self.held
+        self.held.update(held)
+        return held
+
+    def release_after_storage(self, conn: sqlite3.Connection) -> list[str]:
+        """Storage works again: give back the gates held for it to their zone's mode."""
+        released = []
+        modes = self.zone_modes(conn)
+        for zone, z in self.cfg.zones.items():
+            if modes.get(zone, z.mode) is not ZoneMode.NORMAL:
+                continue  # free passage or locked: the mode's own command stands
+            for gate in self.devices.gates_for_zone(zone):
+                if gate in self._storage_held:
+                    self.devices.send(gate, DeviceCommand(new_event_id(), "release", {}))
+                    self.held.discard(gate)
+                    released.append(gate)
+        self._storage_held = set()
+        return released
 
     def send_after_commit(self, b: Batch, device: str, action: str, **args: Any) -> None:
         b.after_commit(partial(self.devices.send, device,

@@ -14,6 +14,7 @@ from gated.state.outbox import (
     read_row,
     read_stats,
 )
+from gated.state.outbox import figures as outbox_figures
 from gated.state.store import (
     DB_NAME,
     SchemaHook,
@@ -26,6 +27,6 @@ from gated.state.store import (
 __all__ = [
     "DB_NAME", "Batch", "Event", "EventPriority", "EventType", "Outbox", "OutboxStats",
     "PendingRow", "SchemaHook", "StateLoop", "StorageError", "StorageFull", "Store",
-    "clock_synchronised", "new_event_id", "open_readonly", "read_pending", "read_row",
-    "read_stats", "utc_now_iso",
+    "clock_synchronised", "new_event_id", "open_readonly", "outbox_figures", "read_pending",
+    "read_row", "read_stats", "utc_now_iso",
 ]

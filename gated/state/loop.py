@@ -25,9 +25,10 @@ from typing import Any
 
 import structlog
 
-from gated.state.events import Event, EventPriority, EventType
+from gated.state.events import Event, EventPriority, EventType, utc_now_iso
+from gated.state.faults import FaultWatch, job_name
 from gated.state.outbox import Outbox
-from gated.state.store import StorageFull, Store, is_full_error
+from gated.state.store import StorageError, StorageFull, Store, storage_error
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +102,15 @@ class StateLoop:
         self.commits = 0
         self.items_run = 0
         self.storage_failed = False
+        self.storage_problem: dict[str, Any] | None = None  # what failed, since when
+        self.faults = FaultWatch()
         self.on_commit: list[Callable[[list[Event]], None]] = []
+        #: Called on the state thread, outside any transaction, when writes start failing
+        #: (disk full, read-only, I/O error) and when they succeed again.
+        self.on_storage_failed: list[Callable[[], None]] = []
+        self.on_storage_recovered: list[Callable[[], None]] = []
+        self._notices: list[tuple[EventType, dict[str, Any]]] = []  # go out in the next batch
+        self._dropped = 0  # jobs lost to a storage failure since it began
 
     # ------------------------------------------------------------------ API for other threads
     def post(self, fn: Handler) -> None:
@@ -202,11 +211,17 @@ class StateLoop:
         while True:
             batch = Batch(self.outbox, self.store.conn, clock_ok=self._clock_ok())
             results: list[tuple[_Item, Any]] = []
+            notices = list(self._notices)
+            outage = self._outage_report()
             try:
                 with self.store.transaction():
                     if fractions[level]:
                         freed = self.outbox.evict_for_space(fractions[level])
                         log.warning("storage_full_evicted", rows=freed)
+                    for etype, payload in notices:
+                        batch.emit(etype, payload)
+                    if outage is not None:
+                        batch.emit(EventType.STORAGE_ERROR, outage)
                     for item in pending:
                         if _withdrawn(item):
                             continue
@@ -217,8 +232,7 @@ class StateLoop:
                                    {"evicted": report, "evicted_total": self.outbox.evicted_total})
             except _ItemFailed as f:
                 self._rolled_back(batch)
-                log.error("state_item_failed", handler=getattr(f.item.fn, "__name__", "?"),
-                          error=repr(f.error), exc_info=f.error)
+                self._item_failed(f.item, f.error)
                 failed.append((f.item, f.error))
                 pending.remove(f.item)
                 continue
@@ -228,7 +242,13 @@ class StateLoop:
                 if level + 1 < len(fractions):
                     level += 1
                     continue
-                self.storage_failed = True
+                self._storage_failing("disk_full", e, len(pending))
+                self._fail([(i, e) for i in pending] + failed)
+                return
+            except StorageError as e:  # read-only, I/O error: nothing can be written
+                self._rolled_back(batch)
+                log.error("storage_failed", error=str(e))
+                self._storage_failing(e.reason, e, len(pending))
                 self._fail([(i, e) for i in pending] + failed)
                 return
             except Exception as e:  # the state thread must survive anything
@@ -236,22 +256,81 @@ class StateLoop:
                 log.exception("state_batch_failed", error=str(e))
                 self._fail([(i, e) for i in pending] + failed)
                 return
-            self.storage_failed = False
+            del self._notices[:len(notices)]
+            if outage is not None:  # its report is on disk: storage works again
+                self._storage_recovered(outage)
             self.commits += 1
             self.items_run += len(pending)
+            for notice in self.faults.succeeded({job_name(i.fn) for i, _ in results}):
+                log.warning("state_job_recovered", job=notice["job"])
+                self._notices.append((EventType.ALARM, notice))
             self._after_commit(batch, results)
             self._fail(failed)
             return
+
+    def _item_failed(self, item: _Item, error: BaseException) -> None:
+        """Log it (the traceback once per run of failures) and watch for a job that keeps
+        failing: that one becomes an alarm and a ``faulted`` status."""
+        name = job_name(item.fn)
+        if self.faults.first_failure(name):
+            log.error("state_item_failed", job=name, error=repr(error), exc_info=error)
+        else:
+            log.error("state_item_failed_again", job=name, error=repr(error)[:300])
+        alarm = self.faults.failed(name, error)
+        if alarm is not None:
+            log.error("state_job_failing", job=name, failures=alarm["failures"])
+            self._notices.append((EventType.ALARM, alarm))
+
+    def _storage_failing(self, reason: str, error: Exception, jobs: int) -> None:
+        self._dropped += jobs
+        if self.storage_failed:
+            return
+        self.storage_failed = True
+        self.storage_problem = {"reason": reason, "error": str(error)[:300],
+                                "since": utc_now_iso(), "since_mono": time.monotonic()}
+        log.error("storage_failing", reason=reason, error=str(error))
+        self._call(self.on_storage_failed)
+
+    def _outage_report(self) -> dict[str, Any] | None:
+        """While storage fails: the event that ends the outage, once there is room for it.
+
+        A commit alone proves little near a full disk (a transaction with no rows commits
+        anyway, a small one fits in WAL space already allocated), so storage counts as back
+        only when there is room again (``Store.has_room``) and this report commits."""
+        problem = self.storage_problem
+        if problem is None or not self.store.has_room():
+            return None
+        return {"state": "recovered", "reason": problem["reason"], "error": problem["error"],
+                "failed_since": problem["since"],
+                "failed_for_s": round(time.monotonic() - problem["since_mono"], 1),
+                "dropped_jobs": self._dropped}
+
+    def _storage_recovered(self, report: dict[str, Any]) -> None:
+        self.storage_failed = False
+        self.storage_problem = None
+        self._dropped = 0
+        log.warning("storage_recovered", reason=report["reason"],
+                    failed_for_s=report["failed_for_s"], dropped_jobs=report["dropped_jobs"])
+        self._call(self.on_storage_recovered)
+
+    @staticmethod
+    def _call(hooks: list[Callable[[], None]]) -> None:
+        for hook in hooks:
+            try:
+                hook()
+            except Exception as e:  # a hook failing is logged, not fatal
+                log.exception("state_hook_failed", error=str(e))
 
     @staticmethod
     def _run_item(item: _Item, batch: Batch) -> Any:
         try:
             return item.fn(batch)
-        except StorageFull:
+        except StorageError:
             raise
         except sqlite3.OperationalError as e:
-            if is_full_error(e):
-                raise StorageFull(str(e)) from e
+            storage = storage_error(e)
+            if storage is not None:
+                raise storage from e
             raise _ItemFailed(item, e) from e
         except Exception as e:  # one bad item must not sink the batch
             raise _ItemFailed(item, e) from e

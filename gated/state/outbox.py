@@ -5,7 +5,9 @@ Rules a caller must know:
   that transaction commits, and its effect (gate, printer) may happen only after that.
 - ``seq`` is per booth and never reused, not even after a crash or a damaged database: blocks of
   numbers are reserved in ``seq.hwm`` (fsync'ed) before use, and a recovered store restarts
-  above the reservation, leaving a visible gap rather than a duplicate.
+  above the reservation, leaving a visible gap rather than a duplicate. Numbers handed out in
+  a transaction that rolled back (a job failed, the disk was full) were never stored nor
+  published: they are handed out again, so a rollback leaves no gap.
 - Appended rows are written to SQLite in one multi-row INSERT just before the commit
   (``flush``), not one statement per event: every statement lets go of the GIL, and with a
   dozen device threads waiting for it each let-go cost the state thread tens of microseconds.
@@ -23,7 +25,9 @@ import os
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 import structlog
@@ -88,6 +92,7 @@ class Outbox:
         recovered = store.recovery is not None
         state_dir = store.state_dir
         store.before_commit.append(self.flush)
+        store.after_commit.append(self._committed)
         self._conn = conn
         self._rows: list[_Row] = []  # appended in this transaction, not yet INSERTed
         self._meta_seq = 0
@@ -104,6 +109,7 @@ class Outbox:
             # The database was lost or rebuilt: numbers up to the reservation may be in use.
             self.last_seq = max(self.last_seq, self._hwm)
             self.seq_gap_from = meta_seq
+        self._durable_seq = self.last_seq  # numbers up to here are used or reserved
         row = conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
         self.depth, self.bytes = int(row[0]), int(row[1])
         self.evicted_total = self._meta("evicted_total")
@@ -145,6 +151,9 @@ class Outbox:
         self.depth += 1
         self.bytes += size
         return event
+
+    def _committed(self) -> None:
+        self._durable_seq = self.last_seq
 
     def flush(self) -> None:
         """Write the appended rows and ``last_seq`` in the open transaction (once per commit)."""
@@ -251,10 +260,12 @@ class Outbox:
     def resync(self) -> None:
         """After a rolled-back transaction: counters follow the database again.
 
-        ``last_seq`` is kept: numbers handed out in the rolled-back transaction were never
-        published, and skipping them costs nothing.
+        ``last_seq`` goes back to the last committed number: the numbers handed out in the
+        rolled-back transaction were never stored nor published, so they are handed out again
+        and the centre sees no gap (a disk full for an hour used to burn thousands).
         """
         self._rows.clear()
+        self.last_seq = self._durable_seq
         row = self._conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
         self.depth, self.bytes = int(row[0]), int(row[1])
         self.evicted_total = self._meta("evicted_total")
@@ -320,6 +331,26 @@ def read_stats(conn: sqlite3.Connection) -> OutboxStats:
                        last_seq=int(meta.get("last_seq", 0)),
                        evicted_total=int(meta.get("evicted_total", 0)), dead_letters=int(dead),
                        by_priority=by_prio)
+
+
+def figures(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Depth, bytes, oldest unsent event and its age (None when the booth clock cannot say)."""
+    conn.execute("BEGIN")  # one snapshot: rows are deleted while we read
+    try:
+        st = read_stats(conn)
+    finally:
+        conn.execute("COMMIT")
+    age: float | None = None
+    if st.oldest_ts:
+        try:
+            then = datetime.fromisoformat(st.oldest_ts.replace("Z", "+00:00"))
+            age = round(max(0.0, (datetime.now(UTC) - then).total_seconds()), 1)
+        except ValueError:
+            age = None
+    return {"depth": st.depth, "bytes": st.bytes, "oldest_seq": st.oldest_seq,
+            "oldest_age_s": age, "last_seq": st.last_seq, "evicted_total": st.evicted_total,
+            "dead_letters": st.dead_letters, "by_priority": st.by_priority}
+
 
 
 def _read_hwm(path: Path) -> int:

@@ -31,11 +31,21 @@ SchemaHook = Callable[[sqlite_utils.Database], None]
 
 
 class StorageError(Exception):
-    """The state directory or database cannot be used; the message says what to do."""
+    """The state directory or database cannot be used; the message says what to do.
+    ``reason`` is a slug: ``disk_full``, ``read_only``, ``io_error``, ``cannot_open``..."""
+
+    reason = "storage_error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
 
 
 class StorageFull(StorageError):
     """SQLite reported the disk (or ``max_page_count``) full."""
+
+    reason = "disk_full"
 
 
 @dataclass
@@ -84,6 +94,8 @@ class Store:
         #: Called inside every transaction just before COMMIT (the outbox writes its
         #: sequence high-water mark once per transaction there, not once per event).
         self.before_commit: list[Callable[[], None]] = []
+        #: Called after every COMMIT that succeeded (the outbox notes what is now durable).
+        self.after_commit: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -145,11 +157,14 @@ class Store:
             for hook in self.before_commit:
                 hook()
             conn.execute("COMMIT")
+            for hook in self.after_commit:
+                hook()
         except BaseException as e:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            if isinstance(e, sqlite3.OperationalError) and is_full_error(e):
-                raise StorageFull(f"{self.path}: {e}") from e
+            storage = storage_error(e) if isinstance(e, sqlite3.OperationalError) else None
+            if storage is not None:
+                raise storage from e
             raise
         finally:
             self._depth = 0
@@ -158,6 +173,15 @@ class Store:
         """Keep the WAL bounded; TRUNCATE when idle gives the space back to the file system."""
         row = self.conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         return (int(row[0]), int(row[1]), int(row[2]))
+
+    def has_room(self, want: int = 2 * 1024 * 1024) -> bool:
+        """Whether the state directory's file system has ``want`` bytes free (a tenth of it,
+        on one smaller than ten times that)."""
+        try:
+            st = os.statvfs(self.state_dir)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize >= min(want, st.f_blocks * st.f_frsize // 10)
 
     def wal_bytes(self) -> int:
         try:
@@ -267,6 +291,16 @@ def _readable_rows(src: sqlite3.Connection, table: str, cols: list[str]) -> list
     return rows
 
 
-def is_full_error(e: sqlite3.OperationalError) -> bool:
-    msg = str(e).lower()
-    return "full" in msg or getattr(e, "sqlite_errorcode", 0) == sqlite3.SQLITE_FULL
+_STORAGE_CODES = {sqlite3.SQLITE_FULL: "disk_full", sqlite3.SQLITE_READONLY: "read_only",
+                  sqlite3.SQLITE_IOERR: "io_error", sqlite3.SQLITE_CANTOPEN: "cannot_open"}
+
+
+def storage_error(e: sqlite3.OperationalError) -> StorageError | None:
+    """The storage failure ``e`` stands for (nothing can be written, whatever the job), or
+    None for an error of the job itself (a bad statement, a constraint)."""
+    code = getattr(e, "sqlite_errorcode", 0) & 0xFF  # the primary result code
+    reason = _STORAGE_CODES.get(code) or ("disk_full" if "full" in str(e).lower() else None)
+    if reason is None:
+        return None
+    cls = StorageFull if reason == "disk_full" else StorageError
+    return cls(f"{e}", reason=reason)

@@ -35,6 +35,7 @@ import structlog
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gated.config import MqttConfig
 from gated.state import Batch, EventType, Outbox, PendingRow, StateLoop, read_pending, read_row
@@ -48,6 +49,16 @@ RETRY_MAX_S = 30.0
 PACKET_OVERHEAD = 64
 ACK_BATCH = 256  # deletes posted together ...
 ACK_DELAY_S = 0.02  # ... or after this long  # fixed header, topic length, packet id, properties
+
+
+def puback_reason(rc: int) -> str:
+    """A refused PUBACK's code and the broker's meaning, as kept with a dead letter:
+    ``puback:0x97 Quota exceeded``."""
+    try:
+        name = ReasonCode(PacketTypes.PUBACK, identifier=rc).getName()
+    except (ValueError, KeyError):  # a code MQTT 5 does not define
+        name = "unknown reason code"
+    return f"puback:0x{rc:02x} {name}"
 
 
 class Lane(enum.StrEnum):
@@ -224,7 +235,7 @@ class Drain:
                     self._ack_since = time.monotonic()
                 self._ack_batch.append(seq)
             else:
-                self._refuse(seq, f"puback:0x{rc:02x}")
+                self._refuse(seq, puback_reason(rc))
         elif kind == "wake":
             self._wake_queued = False
             if s is not None:

@@ -14,13 +14,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from gated import __version__
-from gated.state import Batch, EventType, StateLoop, read_stats, utc_now_iso
+from gated.state import Batch, EventType, StateLoop, outbox_figures, utc_now_iso
 from gated.uplink.connection import Connection
 
 log = structlog.get_logger(__name__)
@@ -32,25 +31,6 @@ def offline_payload(site: str, booth: str, reason: str) -> bytes:
     return json.dumps({"online": False, "state": "offline", "reason": reason, "site": site,
                        "booth": booth, "version": __version__, "ts": utc_now_iso()},
                       separators=(",", ":")).encode()
-
-
-def outbox_figures(conn: sqlite3.Connection) -> dict[str, Any]:
-    """Depth, bytes, oldest unsent event and its age (None when the booth clock cannot say)."""
-    conn.execute("BEGIN")  # one snapshot: rows are deleted while we read
-    try:
-        st = read_stats(conn)
-    finally:
-        conn.execute("COMMIT")
-    age: float | None = None
-    if st.oldest_ts:
-        try:
-            then = datetime.fromisoformat(st.oldest_ts.replace("Z", "+00:00"))
-            age = round(max(0.0, (datetime.now(UTC) - then).total_seconds()), 1)
-        except ValueError:
-            age = None
-    return {"depth": st.depth, "bytes": st.bytes, "oldest_seq": st.oldest_seq,
-            "oldest_age_s": age, "last_seq": st.last_seq, "evicted_total": st.evicted_total,
-            "dead_letters": st.dead_letters, "by_priority": st.by_priority}
 
 
 class StatusPublisher:
@@ -97,10 +77,12 @@ class StatusPublisher:
             except Exception as e:  # status must go out even if one part of it fails
                 log.exception("status_fn_failed", error=repr(e))
                 base = {"error": "status unavailable"}
-        outbox = {**base.get("outbox", {}), **outbox_figures(conn)}
-        return {"version": __version__, **base, "online": True, "state": "online",
-                "site": topics.site, "booth": topics.booth, "ts": utc_now_iso(),
-                "outbox": outbox, "uplink": self.uplink_state()}
+        doc = {"version": __version__, **base, "online": True,
+               "state": base.get("state", "online"), "site": topics.site,
+               "booth": topics.booth, "ts": utc_now_iso(), "uplink": self.uplink_state()}
+        if not isinstance(base.get("outbox"), dict) or "oldest_age_s" not in base["outbox"]:
+            doc["outbox"] = outbox_figures(conn)  # no daemon status behind us (tests, tools)
+        return doc
 
     def _run(self) -> None:
         conn = self._reader_factory()

@@ -34,7 +34,40 @@ def test_outbox_stats_reads_the_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert stats["depth"] == 7 and stats["last_seq"] == 7 and stats["oldest_seq"] == 1
     assert main(["outbox", "peek", "-c", str(cfg), "--limit", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("1 ticket.issued {")
+    assert lines[0] == "7 events waiting, the first 2:"
+    assert len(lines) == 3 and lines[1].startswith("1 ticket.issued {")
+
+
+def test_outbox_json_is_json_and_empty_says_zero(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _config(tmp_path)
+    with Store(tmp_path / "state", [ensure_schema]) as store:
+        ob = Outbox(store, OutboxConfig(), "demo", "b1")
+        with store.transaction():
+            for i in range(3):
+                ob.append(Event.make(EventType.TICKET_ISSUED, {"i": i}))
+        with store.transaction():
+            assert ob.refused(2, "puback:0x97 Quota exceeded", max_attempts=1) == (True, 1)
+    assert main(["outbox", "dead", "-c", str(cfg)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "1 dead letters:", "2 ticket.issued puback:0x97 Quota exceeded"]
+    assert main(["outbox", "peek", "-c", str(cfg), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["seq"], r["type"]) for r in rows] == [(1, "ticket.issued"), (3, "ticket.issued")]
+    assert rows[1]["event"]["data"] == {"i": 2} and rows[1]["event"]["seq"] == 3
+    assert main(["outbox", "dead", "-c", str(cfg), "--json"]) == 0
+    (dead,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert dead["reason"] == "puback:0x97 Quota exceeded" and dead["event"]["data"] == {"i": 1}
+    with Store(tmp_path / "state", [ensure_schema]) as store:
+        ob = Outbox(store, OutboxConfig(), "demo", "b1")
+        with store.transaction():
+            ob.ack([1, 3])
+            store.conn.execute("DELETE FROM dead_letter")
+    for action in ("peek", "dead"):
+        assert main(["outbox", action, "-c", str(cfg)]) == 0
+        assert capsys.readouterr().out.startswith("0 ")
+        assert main(["outbox", action, "-c", str(cfg), "--json"]) == 0
+        assert capsys.readouterr().out == ""
 
 
 def test_outbox_stats_without_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,19 +13,7 @@ from gated.state.events import Event, EventType
 from gated.state.loop import StateLoop
 from gated.state.outbox import Outbox, ensure_schema, read_pending
 from gated.state.store import StorageError, Store
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, options: str) -> Iterator[Path]:
-    path.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"needs root to mount a tmpfs: {res.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
+from tests.support.tmpfs import tmpfs
 
 
 def _fill(tmp: Path, n: int) -> None:

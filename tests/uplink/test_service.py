@@ -132,7 +132,7 @@ def test_refused_messages_go_to_dead_letter_and_never_block_the_head(
             lambda: sum(m.topic == dead_alarm for m in centre.events()) >= 2, 30)
         dead = booth.query("SELECT seq, reason FROM dead_letter ORDER BY seq")
         # 0x87: not authorised, three times; too large: never sent, dead at once
-        assert dead == [(denied[0][0], "puback:0x87"), (big[0][0], "too_large")]
+        assert dead == [(denied[0][0], "puback:0x87 Not authorized"), (big[0][0], "too_large")]
         alarms = [m.body for m in centre.events() if m.topic == dead_alarm]
         assert {a["data"]["seq"] for a in alarms} == {denied[0][0], big[0][0]}
         assert all(a["priority"] == "alarm" for a in alarms)
