@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from gated import __version__
-from gated.config import DEFAULT_CONFIG_PATH, ConfigError, GatedConfig, load_config
+from gated.config import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    GatedConfig,
+    check_config,
+    load_config,
+)
 
 EX_CONFIG = 78
 
@@ -44,8 +50,12 @@ def _parser() -> argparse.ArgumentParser:
         return sp
 
     cmd("run", "run the daemon (systemd runs this)", _run)
-    sp = cmd("check-config", "validate a config file; lists every problem", _check, config=False)
+    sp = cmd("check-config", "validate a config file and the files it names; lists every "
+             "problem", _check, config=False)
     sp.add_argument("file", type=Path, nargs="?", default=DEFAULT_CONFIG_PATH)
+    sp.add_argument("--no-files", action="store_true",
+                    help="check the file's own values only, not the keys and directories it "
+                         "names (for a config written away from the booth)")
     sp = cmd("simulate", "run the real daemon against simulated devices", _simulate, False)
     sp.add_argument("--dir", type=Path, default=Path("gated-sim"),
                     help="where state, config and printed tickets go (default ./gated-sim)")
@@ -90,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     from gated.app.logs import configure_logging
     from gated.state import StorageError
 
-    cfg = _load(args)
+    cfg = check_config(args.config)  # a config that cannot work is refused here, rc 78
     configure_logging(cfg.log.level, cfg.log.format, site=cfg.site.id, booth=cfg.booth.id)
     daemon = Daemon(cfg, config_path=args.config)
     try:
@@ -104,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    cfg = load_config(args.file)
+    cfg = load_config(args.file) if args.no_files else check_config(args.file)
     print(f"{args.file}: ok (site {cfg.site.id}, booth {cfg.booth.id}, "
           f"{len(cfg.devices)} device(s), {len(cfg.services)} service(s))")
     return 0

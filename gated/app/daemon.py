@@ -28,7 +28,16 @@ from gated.app.control import ControlServer
 from gated.app.logs import configure_logging
 from gated.booth import BoothLogic, DeviceDirectory, Lists
 from gated.commands import CommandRegistry, load_command_key, register_commands
-from gated.config import ConfigError, GatedConfig, load_config
+from gated.config import (
+    DIR_MODE,
+    FILE_MODE,
+    UMASK,
+    ConfigError,
+    GatedConfig,
+    load_config,
+    tighten,
+    too_open,
+)
 from gated.policy import SiteKeyError, load_site_key
 from gated.state import (
     Batch,
@@ -81,10 +90,13 @@ class Daemon:
                 key = load_site_key(cfg.site.key_file)
             except SiteKeyError as e:
                 raise StartupError(str(e)) from None
+        # Whoever starts it (systemd with UMask=, a shell, a test), what it creates is 0750/0640.
+        os.umask(UMASK)
         hooks: list[SchemaHook] = [Outbox.ensure_schema, BoothLogic.ensure_schema,
                                    Lists.ensure_schema, CommandRegistry.ensure_schema]
         self.store = Store(cfg.state_dir, hooks)
         self.store.open()
+        _tighten_state(cfg)
         self.outbox = Outbox(self.store, cfg.outbox, cfg.site.id, cfg.booth.id)
         self.loop = StateLoop(self.store, self.outbox, max_batch=cfg.outbox.max_batch,
                               clock_ok=clock_synchronised)
@@ -120,7 +132,6 @@ class Daemon:
         # What exists now (config, lists, modules) lives as long as the daemon: keep it out of
         # every later garbage collection, whose full passes otherwise stall the state thread.
         gc.freeze()
-        sd_notify("READY=1")
 
     def stop(self) -> None:
         if self._stopped.is_set():
@@ -155,6 +166,9 @@ class Daemon:
         # the watchdog pings or a SIGTERM that follows.
         signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
             target=self.reload, name="gated-reload", daemon=True).start())
+        # Ready only now: a SIGTERM right after READY=1 must stop the daemon cleanly, not
+        # kill it before its handler is in place.
+        sd_notify("READY=1")
         watchdog = _watchdog_interval()
         while not stop.wait(watchdog or 1.0):
             if watchdog and self.loop is not None and self.loop.running:
@@ -344,6 +358,23 @@ class Daemon:
         assert self.store is not None
         busy, wal_pages, done = self.store.checkpoint(mode)
         log.debug("wal_checkpoint", mode=mode, busy=busy, wal_pages=wal_pages, done=done)
+
+
+def _tighten_state(cfg: GatedConfig) -> None:
+    """The state directory holds pseudonyms, lists and the outbox: 0750 and 0640 at most. What
+    this user owns is tightened, with a warning; what it does not is warned of. (Secrets that
+    are too open never get here: ``check_config`` refuses them.)"""
+    state = cfg.state_dir
+    paths = [(state, DIR_MODE)] + [(p, FILE_MODE) for p in sorted(state.iterdir())
+                                   if p.is_file() and not p.name.endswith(".sock")]
+    for path, limit in paths:
+        was = tighten(path, limit)
+        if was is not None:
+            log.warning("state_mode_tightened", path=str(path), was=f"{was:04o}",
+                        now=f"{was & limit:04o}")
+        elif (mode := too_open(path, limit)) is not None:
+            log.warning("state_mode_too_open", path=str(path), mode=f"{mode:04o}",
+                        want=f"{limit:04o}", fix=f"chmod {limit:04o} {path}")
 
 
 def sd_notify(state: str) -> None:

@@ -4,6 +4,15 @@ Device sections are the settings models of the drivers (``drivers.registry``), s
 never names a device type.
 """
 
+from gated.config.files import (
+    DIR_MODE,
+    FILE_MODE,
+    SECRET_FORBIDDEN,
+    UMASK,
+    secret_problem,
+    tighten,
+    too_open,
+)
 from gated.config.hall import (
     WEEKDAYS,
     PriorityConfig,
@@ -20,6 +29,7 @@ from gated.config.loader import (
     DEFAULT_CONFIG_PATH,
     ConfigError,
     ConfigProblem,
+    check_config,
     load_config,
     parse_config,
 )
@@ -38,9 +48,10 @@ from gated.config.model import (
 )
 
 __all__ = [
-    "DEFAULT_CONFIG_PATH", "WEEKDAYS", "BoothConfig", "ConfigError", "ConfigProblem",
-    "DeviceConfig", "GatedConfig", "LogConfig", "LogFormat", "LogLevel", "MqttConfig",
-    "OutboxConfig", "PriorityConfig", "QueueConfig", "ScheduleConfig", "ServiceConfig",
-    "SiteConfig", "SupervisionConfig", "TicketConfig", "TlsConfig", "ZoneConfig", "ZoneKind",
-    "ZoneMode", "load_config", "parse_config", "parse_ranges",
+    "DEFAULT_CONFIG_PATH", "DIR_MODE", "FILE_MODE", "SECRET_FORBIDDEN", "UMASK", "WEEKDAYS",
+    "BoothConfig", "ConfigError", "ConfigProblem", "DeviceConfig", "GatedConfig", "LogConfig",
+    "LogFormat", "LogLevel", "MqttConfig", "OutboxConfig", "PriorityConfig", "QueueConfig",
+    "ScheduleConfig", "ServiceConfig", "SiteConfig", "SupervisionConfig", "TicketConfig",
+    "TlsConfig", "ZoneConfig", "ZoneKind", "ZoneMode", "check_config", "load_config",
+    "parse_config", "parse_ranges", "secret_problem", "tighten", "too_open",
 ]

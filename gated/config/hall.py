@@ -26,6 +26,7 @@ class ZoneMode(enum.StrEnum):
     LOCKED = "locked"
 
 
+RATING_URL_FIELDS = frozenset({"ticket_id", "site", "booth"})
 _RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -121,6 +122,17 @@ class TicketConfig(Strict):
         default="https://pj.example.gov.cn/r?t={ticket_id}",
         description="{ticket_id}, {site} and {booth} are replaced",
     )
+
+    @field_validator("rating_url")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        if v and not re.match(r"^https?://[^/\s{}]+", v):
+            raise ValueError("must be an http:// or https:// URL (phones open it from the QR)")
+        unknown = sorted(set(re.findall(r"{([^{}]*)}", v)) - RATING_URL_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{unknown[0]}}}; known: "
+                             f"{', '.join('{' + f + '}' for f in sorted(RATING_URL_FIELDS))}")
+        return v
     hotline_label: str = "办不成事找局长"
     hotline_number: str = "12345"
     first_responder: str = "首问负责台"

@@ -17,7 +17,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from drivers.registry import settings_models
+from gated.config.checks import file_problems
 from gated.config.model import GatedConfig
+from gated.config.problems import CrossCheckError
 
 DEFAULT_CONFIG_PATH = Path("/etc/gated/gated.toml")
 
@@ -42,6 +44,18 @@ class ConfigError(Exception):
         super().__init__(
             f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems)
         )
+
+
+def check_config(path: str | Path) -> GatedConfig:
+    """``load_config`` plus the files the config names (keys, credentials, state directory),
+    as this user sees them: what ``gated check-config`` and ``gated run`` ask before running."""
+    cfg = load_config(path)
+    problems = file_problems(cfg)
+    if problems:
+        lines = _key_lines(Path(path).read_text(encoding="utf-8"))
+        raise ConfigError(str(path), [ConfigProblem(p, m, _line_of(p.split("."), lines))
+                                      for p, m in problems])
+    return cfg
 
 
 def load_config(path: str | Path) -> GatedConfig:
@@ -73,6 +87,11 @@ def _problems(err: ValidationError, data: dict[str, Any], text: str) -> list[Con
     lines = _key_lines(text)
     out: list[ConfigProblem] = []
     for item in err.errors():
+        cross = (item.get("ctx") or {}).get("error")
+        if isinstance(cross, CrossCheckError):  # one validator, several problems: each its own
+            out += [ConfigProblem(path, msg, _line_of(path.split("."), lines))
+                    for path, msg in cross.problems]
+            continue
         loc = [str(x) for x in item["loc"]]
         loc = _strip_union_tags(loc, data)
         path = ".".join(loc)
@@ -180,7 +199,10 @@ def _unquote(s: str) -> str:
 
 
 def _line_of(loc: list[str], lines: dict[tuple[str, ...], int]) -> int | None:
+    """The line defining ``loc`` or its closest parent; for a table defined only through its
+    sub-tables (``[zones.hall]`` for ``zones``), the first of those."""
     for i in range(len(loc), 0, -1):
         if (key := tuple(loc[:i])) in lines:
             return lines[key]
-    return None
+    inside = [n for key, n in lines.items() if key[:len(loc)] == tuple(loc)]
+    return min(inside, default=None)

@@ -11,7 +11,7 @@ import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from drivers.registry import settings_models
 from drivers.settings import DeviceSettings, Strict, ZonedSettings
@@ -24,6 +24,7 @@ from gated.config.hall import (
     ZoneConfig,
     ZoneKind,
 )
+from gated.config.problems import CrossCheckError, Problem, timezone_problem
 
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -55,6 +56,14 @@ class SiteConfig(Strict):
         default=Path("/etc/gated/site.key"),
         description="secret for pseudonyms; kept out of this file on purpose",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        problem = timezone_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 class BoothConfig(Strict):
@@ -152,33 +161,45 @@ class GatedConfig(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> GatedConfig:
-        problems = []
-        for name, dev in self.devices.items():
-            if isinstance(dev, ZonedSettings) and dev.zone not in self.zones:
-                problems.append(
-                    f"devices.{name}.zone: unknown zone {dev.zone!r}; "
-                    f"known zones: {', '.join(sorted(self.zones)) or 'none'}"
-                )
-        if self.queue.default_service not in self.services:
-            problems.append(
-                f"queue.default_service: {self.queue.default_service!r} is not a [services] entry"
-            )
-        for counter, services in self.queue.counters.items():
-            for s in services:
-                if s not in self.services:
-                    problems.append(f"queue.counters.{counter}: unknown service {s!r}; "
-                                    f"known services: {', '.join(sorted(self.services))}")
-        prefixes: dict[str, str] = {}
-        for sid, svc in self.services.items():
-            if svc.prefix in prefixes:
-                problems.append(
-                    f"services.{sid}.prefix: {svc.prefix!r} already used by {prefixes[svc.prefix]}"
-                )
-            prefixes[svc.prefix] = sid
+        problems = cross_problems(self)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise CrossCheckError(problems)
         return self
 
     @property
     def client_id(self) -> str:
         return self.mqtt.client_id or f"gated-{self.site.id}-{self.booth.id}"
+
+
+def cross_problems(cfg: GatedConfig) -> list[Problem]:
+    """References between sections: device zones, services, counters, the one public zone,
+    days that are both a holiday and a working day."""
+    out: list[Problem] = []
+    for name, dev in cfg.devices.items():
+        if isinstance(dev, ZonedSettings) and dev.zone not in cfg.zones:
+            out.append((f"devices.{name}.zone", f"unknown zone {dev.zone!r}; known zones: "
+                        f"{', '.join(sorted(cfg.zones)) or 'none'}"))
+    if cfg.queue.default_service not in cfg.services:
+        out.append(("queue.default_service",
+                    f"{cfg.queue.default_service!r} is not a [services] entry"))
+    for counter, services in cfg.queue.counters.items():
+        for s in services:
+            if s not in cfg.services:
+                out.append((f"queue.counters.{counter}", f"unknown service {s!r}; known "
+                            f"services: {', '.join(sorted(cfg.services))}"))
+    prefixes: dict[str, str] = {}
+    for sid, svc in cfg.services.items():
+        if svc.prefix in prefixes:
+            out.append((f"services.{sid}.prefix",
+                        f"{svc.prefix!r} already used by {prefixes[svc.prefix]}"))
+        prefixes[svc.prefix] = sid
+    public = [z for z, zone in cfg.zones.items() if zone.kind is ZoneKind.PUBLIC]
+    if not public:
+        out.append(("zones", "no zone has kind = \"public\": the hall would admit nobody"))
+    elif len(public) > 1:
+        out.append((f"zones.{public[1]}.kind", f"a second public zone; only one is the hall "
+                    f"({public[0]!r})"))
+    both = sorted(set(cfg.schedule.holidays) & set(cfg.schedule.workdays))
+    if both:
+        out.append(("schedule.workdays", f"{both[0]} is a holiday and a working day"))
+    return out

@@ -11,7 +11,8 @@ What a caller must know:
   same person gets different pseudonyms at different booths; losing it changes every pseudonym.
 - The site key file holds 32 random bytes as 64 hex characters and a newline
   (``gated keygen FILE`` writes it, mode 0600). ``load_site_key`` also accepts raw binary key
-  material of at least 32 bytes, and refuses files that group or others can read.
+  material of at least 32 bytes, and refuses files that others can read or the group can
+  change (``root:gated 0640`` is how the install keeps it).
 - Masking (what a ticket, screen or event may show): names keep their first character
   (张三 -> 张*, 欧阳娜娜 -> 欧***; latin names: first letter + ``***``); numbers keep the first 3
   and the last 4 characters (990***********006X), hiding region and birth date, as public
@@ -36,6 +37,7 @@ from pathlib import Path
 
 from drivers.base import BadgeRead, IdCardRead, UnreadableCard
 from drivers.sam_idcard.gb11643 import check_char as gb11643_check_char
+from gated.config import SECRET_FORBIDDEN
 from gated.policy.credentials import CardType, CardValidity, Credential, CredentialKind, Gender
 
 KEY_BYTES = 32
@@ -81,10 +83,11 @@ def load_site_key(path: Path) -> bytes:
         raise SiteKeyError(f"site key file {path} cannot be read ({e.strerror}): {fix}") from None
     if not stat.S_ISREG(st.st_mode):
         raise SiteKeyError(f"site key {path} is not a regular file: {fix}")
-    if st.st_mode & 0o077:
+    if st.st_mode & SECRET_FORBIDDEN:
         raise SiteKeyError(
-            f"site key file {path} has mode {stat.S_IMODE(st.st_mode):04o}: group or others can "
-            f"read it; run `chmod 600 {path}` (and `chown` it to the daemon's user)")
+            f"site key file {path} has mode {stat.S_IMODE(st.st_mode):04o}: others can read it "
+            f"or the group can change it; run `chmod 0640 {path}` (owner root or the daemon's "
+            f"user, group gated)")
     text = raw.strip()
     key = bytes.fromhex(text.decode()) if _HEX.fullmatch(text) and len(text) % 2 == 0 else raw
     if len(key) < KEY_BYTES:

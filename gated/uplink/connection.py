@@ -35,7 +35,8 @@ from gated.config import GatedConfig
 log = structlog.get_logger(__name__)
 
 TOPIC_ROOT = "gated/v1"
-SITE_WIDE = "_site"  # not a valid booth slug, so it can never collide with a booth id
+SITE_WIDE = "_site"
+DISCONNECT_WAIT_S = 2.0  # not a valid booth slug, so it can never collide with a booth id
 
 
 class RefusalKind(enum.StrEnum):
@@ -145,6 +146,7 @@ class Connection:
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._ended = threading.Event()  # this attempt's connection is over
+        self._closed = threading.Event()  # paho saw the socket close (on_disconnect)
         self._thread: threading.Thread | None = None
         self._client: mqtt.Client | None = None
         self._generation = 0
@@ -214,6 +216,7 @@ class Connection:
         self.got_connack = False
         self._reported = False
         self._ended.clear()
+        self._closed.clear()
         try:
             client = self._build(gen)
         except (OSError, ValueError, ssl.SSLError) as e:
@@ -256,6 +259,11 @@ class Connection:
             self._client = None
             with contextlib.suppress(OSError, ValueError):
                 client.disconnect()
+            if was_connected:
+                # paho's thread sends the DISCONNECT; stopping it first can close the socket
+                # without one, and the broker then publishes our will ("lost") over the
+                # retained "stopped" status of a clean stop.
+                self._closed.wait(DISCONNECT_WAIT_S)
             client.loop_stop()
             if not self.got_connack and not self._stop.is_set() and not self._reported:
                 kind = (RefusalKind.TLS_FAILURE if m.tls is not None
@@ -318,6 +326,7 @@ class Connection:
 
     def _on_disconnect(self, gen: int, rc: ReasonCode) -> None:
         self._ended.set()
+        self._closed.set()
         if self.connected and not self._stop.is_set():
             self.last_error = f"disconnected: {rc}"
             log.warning("mqtt_disconnected", reason=str(rc))

@@ -4,8 +4,10 @@ CLI over the control socket, SIGHUP reload, SIGTERM stop, restart on the same st
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,11 +80,36 @@ def test_startup_errors_are_clear(sim: SimBooth, tmp_path: Path) -> None:
     missing_key.write_text(text.replace(str(sim.directory / "site.key"),
                                         str(tmp_path / "absent.key")), encoding="utf-8")
     out = gated("run", "-c", str(missing_key))
-    assert out.returncode == 1 and "gated keygen" in out.stderr
+    assert out.returncode == 78 and "gated keygen" in out.stderr
+    assert "site.key_file (line " in out.stderr
+    typo = tmp_path / "typo.toml"
+    typo.write_text(text.replace("[site]\n", '[site]\ntimezone = "Asia/Shangai"\n'),
+                    encoding="utf-8")
+    out = gated("run", "-c", str(typo))  # used to read cards and open nothing
+    assert out.returncode == 78 and "did you mean 'Asia/Shanghai'" in out.stderr
     broken = tmp_path / "broken.toml"
     broken.write_text(text + "\n[booth]\nid = 'x'\n", encoding="utf-8")
     out = gated("run", "-c", str(broken))
     assert out.returncode == 78 and "broken.toml" in out.stderr
+
+
+def test_state_files_are_private_however_the_daemon_is_started(sim: SimBooth,
+                                                                tmp_path: Path) -> None:
+    """Not started by the unit (no UMask=), the daemon still keeps its state 0750/0640: an
+    unprivileged user must not read the lists or the outbox."""
+    state = sim.directory / "state"
+    state.chmod(0o755)
+    old = os.umask(0)
+    try:
+        with DaemonProcess(sim.config_path, tmp_path) as d:
+            d.wait_for("READY=1")
+            assert d.terminate() == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o750
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir() if p.is_file()}
+    assert "gated.db" in modes and all(m & ~0o640 == 0 for m in modes.values()), modes
+    assert "state_mode_tightened" in d.log_path.read_text(errors="replace")
 
 
 def test_unplugged_device_keeps_the_daemon_serving(sim: SimBooth, tmp_path: Path) -> None:
@@ -159,6 +186,7 @@ def test_only_signed_commands_let_anyone_through_over_mqtt(tmp_path: Path) -> No
 
     key = bytes(range(32))
     (tmp_path / "command.key").write_text(key.hex() + "\n")
+    (tmp_path / "command.key").chmod(0o600)
     extra = f'command_key_file = "{tmp_path / "command.key"}"\n'
     with booth_on_broker(tmp_path, extra) as (sim, centre), \
             DaemonProcess(sim.config_path, tmp_path) as d:

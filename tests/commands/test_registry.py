@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +56,18 @@ def test_signed_command_accepted_once(rig: Rig) -> None:
     (sign_command(b"wrong key", "open_gate", {"zone": "hall"}), "bad_signature"),
     (sign_command(KEY, "open_gate", {"zone": "office"})
      .replace(b'"office"', b'"hall"'), "bad_signature"),
-    (sign_command(KEY, "open_gate", {"zone": "hall"}, ts=time.time() - 120), "stale"),
-    (sign_command(KEY, "open_gate", {"zone": "hall"}, ts=time.time() + 120), "stale"),
+    # timestamps relative to when the test runs, not to when the suite was collected
+    (lambda: sign_command(KEY, "open_gate", {"zone": "hall"}, ts=time.time() - 120), "stale"),
+    (lambda: sign_command(KEY, "open_gate", {"zone": "hall"}, ts=time.time() + 120), "stale"),
     (sign_command(KEY, "open_gate", {"zone": "hall"}, nonce="short"), "malformed"),
     (b"{not json", "malformed"),
     (b'{"args": [1, 2]}', "malformed"),
     (b"x" * 5000, "too_large"),
 ])
-def test_refused_signed_commands(rig: Rig, payload: bytes, reason: str) -> None:
-    reply = rig.reg.dispatch("open_gate", payload, source="mqtt")
+def test_refused_signed_commands(rig: Rig, payload: bytes | Callable[[], bytes],
+                                 reason: str) -> None:
+    raw = payload() if callable(payload) else payload
+    reply = rig.reg.dispatch("open_gate", raw, source="mqtt")
     assert (reply["ok"], reply["reason"]) == (False, reason)
     assert rig.calls == []
     assert [e["reason"] for e in rig.data("security")] == [reason]

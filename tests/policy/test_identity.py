@@ -283,8 +283,8 @@ def test_raw_binary_key_is_accepted(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("content", "mode", "fragment"), [
     (None, 0o600, "does not exist"),
-    (b"ab" * 32 + b"\n", 0o644, "chmod 600"),
-    (b"ab" * 32 + b"\n", 0o640, "chmod 600"),
+    (b"ab" * 32 + b"\n", 0o644, "chmod 0640"),
+    (b"ab" * 32 + b"\n", 0o660, "chmod 0640"),
     (b"ab" * 16 + b"\n", 0o600, "at least 32"),
     (b"", 0o600, "at least 32"),
     (b"short", 0o600, "at least 32"),
@@ -298,8 +298,15 @@ def test_bad_key_files_tell_it_what_to_do(tmp_path: Path, content: bytes | None,
     with pytest.raises(SiteKeyError) as e:
         load_site_key(path)
     assert fragment in str(e.value)
-    if fragment != "chmod 600":
+    if fragment != "chmod 0640":
         assert f"gated keygen {path}" in str(e.value)
+
+
+def test_a_key_the_daemon_group_reads_is_accepted(tmp_path: Path) -> None:
+    """The install keeps the key root:gated 0640: the daemon's user reads it by its group."""
+    generate_site_key(tmp_path / "site.key")
+    (tmp_path / "site.key").chmod(0o640)
+    assert len(load_site_key(tmp_path / "site.key")) == 32
 
 
 def test_key_directory_is_not_a_key(tmp_path: Path) -> None:

@@ -37,8 +37,9 @@ def booth_on_broker(tmp_path: Path, extra_mqtt: str = "") -> Iterator[tuple[SimB
     ``extra_mqtt`` lines), and a centre client on the same broker. The daemon is the test's."""
     broker = Broker(tmp_path / "broker", users={"centre": "centre-pw", "sim-booth": "booth-pw"})
     broker.start()
-    (tmp_path / "user").write_text("sim-booth\n")
-    (tmp_path / "pw").write_text("booth-pw\n")
+    for name, secret in (("user", "sim-booth\n"), ("pw", "booth-pw\n")):
+        (tmp_path / name).write_text(secret)
+        (tmp_path / name).chmod(0o600)  # gated check-config refuses secrets others can read
     try:
         with SimBooth(tmp_path / "sim", mqtt=f"127.0.0.1:{broker.port}") as sim:
             text = sim.config_path.read_text(encoding="utf-8")
