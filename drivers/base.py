@@ -349,8 +349,10 @@ class QrScanner(Device):
 class GatePassage(Observation):
     """The safety beam was interrupted, then cleared, while the arm was not closed.
 
-    ``count`` numbers the passages since the gate was last commanded open (1 = the first), so
-    the core can flag tailgating (more passages than authorisations) without its own tally.
+    ``count`` numbers the passages since the arm was last down and ``admitted`` the openings
+    commanded in that time (each admitted visitor's tap is one), so the core flags tailgating
+    (more passages than admissions) without its own tally.
     """
 
     count: int = 1
+    admitted: int = 1

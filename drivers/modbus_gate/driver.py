@@ -10,9 +10,12 @@ module is the arm's model; the board's own part (frames, pulses, the input read)
 ``drivers/gate_board.py``.
 
 Behaviour the core can rely on:
-- ``open`` arms auto-close: the arm closes once a passage is complete (beam interrupted then
-  cleared) or ``auto_close_s`` after it reached the open limit, whichever comes first; ``hold``
-  (or ``hold_open``) suppresses it until ``release`` or ``close``.
+- ``open`` admits one visitor and arms auto-close: the arm closes once every visitor admitted
+  since it was last down has passed (beam interrupted then cleared, once each) or
+  ``auto_close_s`` after the last admission (counted from the open limit), whichever comes
+  first. A second visitor admitted while the first is in the beam is not shut out when the
+  first clears it. ``hold`` (or ``hold_open``) suppresses closing until ``release`` or
+  ``close``.
 - The arm is never sent down while the beam is interrupted: an explicit ``close`` re-reads the
   inputs first and is refused (``close_refused_safety``); auto-close waits; a beam interrupted
   while closing sends the arm back up (``close_refused_safety``, detail "reversed").
@@ -20,7 +23,8 @@ Behaviour the core can rely on:
   ``travel_timeout_s``; also sets ``fault`` until a limit is reached), ``forced`` (arm left the
   closed limit without an open command), ``held_open`` (open longer than
   ``held_open_alarm_s`` outside hold and fire), ``fire`` / ``fire_cleared``, and
-  ``close_refused_fire``. ``GatePassage`` numbers passages since the last open command.
+  ``close_refused_fire``. ``GatePassage`` numbers passages and admissions since the arm was
+  last down.
 - Fire alarm in a ``fail_open`` zone: open, hold, refuse ``close`` until the input clears,
   then auto-close as after an ordinary opening. In other zones fire is reported only.
 - Link failure: the driver cannot move the arm without the board, so the physical fail-safe
@@ -103,7 +107,8 @@ class ModbusGate(Gate):
         self._hold = False
         self._fire_hold = False
         self._beam_in_gate = False
-        self._passages = 0
+        self._passages = 0  # since the arm was last down ...
+        self._admitted = 0  # ... and the openings commanded in that time
         self._next_read_at = 0.0
         self._jam: str | None = None
         self._limits_bad = False
@@ -121,6 +126,8 @@ class ModbusGate(Gate):
                 now = time.monotonic()
                 inputs, _ = self._board.read(now)  # (no presses at the first read)
                 self.pending = self._on_inputs(inputs, now, first=True)
+                if not inputs.closed_limit:  # found up: somebody was let through before
+                    self._admitted = 1
         except DeviceError:
             self._link.close()
             raise
@@ -159,7 +166,7 @@ class ModbusGate(Gate):
         hold = cmd.args.get("hold", cmd.action == "hold_open")
         if not isinstance(hold, bool):
             return [CommandDone(cmd.command_id, False, "args.hold must be a boolean")]
-        self._passages = 0
+        self._admitted += 1
         self._open_arm(now, hold=hold)
         return [CommandDone(cmd.command_id, True, "holding open" if hold else "")]
 
@@ -229,6 +236,8 @@ class ModbusGate(Gate):
 
     def _close_arm(self, now: float) -> None:
         self._intent, self._auto_close_at = Intent.CLOSE, None
+        if "closed_limit" not in self._wired:  # no limit will say it is down: a new count
+            self._passages = self._admitted = 0
         self._travel = None if self._inputs.closed_limit or "closed_limit" not in self._wired \
             else (Intent.CLOSE, now + self.config.travel_timeout_s)
         self._board.pulse(Relay.CLOSE, now)
@@ -304,6 +313,7 @@ class ModbusGate(Gate):
                 self._auto_close_at = now + self.config.auto_close_s
             return
         self._open_since, self._auto_close_at, self._beam_in_gate = None, None, False
+        self._passages = self._admitted = 0  # the arm is down: everyone admitted went through
         if self._holding:
             self._log.warning("gate_hold_reopen", fire=self._fire_hold)
             self._open_arm(now)  # closed by someone else while it must stay open
@@ -326,9 +336,10 @@ class ModbusGate(Gate):
             return []
         self._beam_in_gate = False
         self._passages += 1
-        if self._intent == Intent.OPEN and not self._holding and not new.closed_limit:
-            self._close_arm(now)
-        return [GatePassage(self._passages)]
+        if (self._intent == Intent.OPEN and not self._holding and not new.closed_limit
+                and self._passages >= self._admitted):
+            self._close_arm(now)  # the last one admitted is through
+        return [GatePassage(self._passages, self._admitted)]
 
     def _fire_changed(self, new: GateInputs, now: float) -> list[Observation]:
         if not new.fire_alarm:

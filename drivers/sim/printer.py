@@ -14,6 +14,7 @@ reply, on real hardware either); ``silent`` answers nothing; ``unplug()`` closes
 ``mid_ticket`` (one-shot) runs out of paper or unplugs at the next ticket's QR code, half way
 through it. While it cannot print, the sim drops what it receives and counts the ticket in
 ``spoiled`` (a real printer may instead print the rest after the paper is changed).
+``reply_delay_s`` makes it slow to answer a status request (a busy printer, a long cable).
 
 Runs in its own thread; public methods are safe from other threads. Standalone:
 ``python -m drivers.sim.printer --out DIR`` prints the port and takes console commands.
@@ -85,6 +86,7 @@ class PrinterSim(PtySim):
         self.garbage = False
         self.silent = False
         self.mid_ticket = MidTicket.NONE
+        self.reply_delay_s = 0.0
         self.tickets: list[RenderedTicket] = []
         self.spoiled = 0
         self.status_requests = 0
@@ -154,6 +156,8 @@ class PrinterSim(PtySim):
         self.status_requests += 1
         if self.silent:
             return
+        if n == 1 and self.reply_delay_s:  # once per DLE EOT 1..4 round
+            time.sleep(self.reply_delay_s)
         if self.garbage:
             self._write(self._noise(1))
         elif n in (1, 2, 3, 4):

@@ -125,9 +125,9 @@ class BoothLogic:
         elif isinstance(obs, GateAlarm):
             self.gates.on_alarm(b, device, obs)
         elif isinstance(obs, GatePassage):
-            if obs.count > 1 and device not in self.gates.held:
+            if obs.count > obs.admitted and device not in self.gates.held:
                 b.emit(EventType.ALARM, {"kind": "tailgating", "device": device,
-                                         "passages": obs.count})
+                                         "passages": obs.count, "admitted": obs.admitted})
         elif isinstance(obs, PrinterStatus):
             self.printing.on_status(b, device, obs)
         elif isinstance(obs, ButtonPressed):

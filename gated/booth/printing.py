@@ -66,6 +66,7 @@ class Printing:
             b.conn.execute("DELETE FROM b_prints WHERE ticket_id = ?", (ticket_id,))
             b.emit(EventType.TICKET_PRINTED, {"ticket_id": ticket_id, "number": row[0],
                                               "reprint": bool(row[1])})
+            self.on_printer_ready(b)  # it prints: any reprint still waiting goes too
         else:
             self._file(b, ticket_id, row[0], done.detail or "print_failed")
         return True
@@ -85,12 +86,17 @@ class Printing:
         return len(rows)
 
     def recover(self, b: Batch) -> int:
-        """At start: tickets sent but never confirmed by the last run become reprints."""
+        """At start: tickets sent but never confirmed by the last run (a crash, a power cut,
+        before or after their bytes reached the printer) become reprints, and print at once
+        if a printer is ready; else when one becomes ready. Either order of the printer's
+        READY and this recovery prints them: one ticket too many, never one too few."""
         rows = b.conn.execute("SELECT ticket_id, number FROM b_prints WHERE state = ?",
                               (str(PrintState.SENT),)).fetchall()
         for ticket_id, number in rows:
             if ticket_id not in self._inflight.values():
                 self._file(b, ticket_id, number, "unconfirmed_at_restart")
+        if rows:
+            self.on_printer_ready(b)
         return len(rows)
 
     def handed(self, b: Batch, ticket_or_number: str) -> dict[str, Any]:

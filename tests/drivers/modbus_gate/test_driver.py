@@ -127,6 +127,44 @@ def test_passage_closes_before_the_timer(sim: RelayBoardSim,
     assert sim.presses(Button.CLOSE) == 1
 
 
+@pytest.mark.parametrize("visitors", [2, 5])
+def test_each_admitted_visitor_gets_through_before_the_arm_comes_down(
+        sim: RelayBoardSim, make_gate: Callable[..., ModbusGate], visitors: int) -> None:
+    """Visitor 1 is in the beam when the next ones tap and are admitted: the gate closes only
+    after the last of them has passed, not when the first clears the beam."""
+    gate = make_gate(auto_close_s=60)
+    assert done(run(gate, "open")).ok
+    pump_until(gate, is_open)
+    sim.set_beam(True)  # visitor 1 walks in
+    pump_until(gate, inputs(safety_beam=True))
+    for _ in range(visitors - 1):  # the others tap while the first is in the beam
+        assert done(run(gate, "open")).ok
+    for n in range(1, visitors + 1):
+        if n > 1:
+            sim.set_beam(True)
+            pump_until(gate, inputs(safety_beam=True))
+        sim.set_beam(False)
+        out = pump_until(gate, lambda o: isinstance(o, GatePassage))
+        assert GatePassage(n, visitors) in out
+        if n < visitors:  # nobody may be shut out: the arm stays up
+            assert sim.presses(Button.CLOSE) == 0 and sim.position() == 1.0
+    pump_until(gate, is_closed)
+    assert sim.presses(Button.CLOSE) == 1
+
+
+def test_the_pass_timeout_runs_from_the_last_admission(
+        sim: RelayBoardSim, make_gate: Callable[..., ModbusGate]) -> None:
+    gate = make_gate(auto_close_s=0.6)
+    run(gate, "open")
+    pump_until(gate, is_open)
+    started = time.monotonic()
+    pump(gate, 0.4)
+    run(gate, "open")  # a second visitor, 0.4 s later: the timer starts again
+    pump_until(gate, is_closed)
+    assert time.monotonic() - started >= 0.9
+    assert sim.presses(Button.CLOSE) == 1
+
+
 def test_beam_while_closing_reverses_and_counts_a_second_passage(
         sim: RelayBoardSim, make_gate: Callable[..., ModbusGate]) -> None:
     sim.arm.travel_s = 0.4  # slow enough to step into the beam while the arm comes down
