@@ -7,14 +7,19 @@ Every ``poll_interval_ms`` the driver runs find (20 01) -> select (20 02) -> rea
   on the reader: no second read. Modules that keep finding a card left there are handled too:
   while a presentation lasts the driver does not read again.
 - ``[UnreadableCard(reason)]`` (once per presentation) when the card answered but cannot be
-  used: read failed twice (``read_failed``; one retry absorbs a card pulled away too fast),
-  a card-level status (``sam_auth_card_failed`` ...), a malformed text block (``bad_date``
-  ...) or a citizen number with a wrong check character (``bad_check_digit``).
+  used: the read failed (``read_failed``, 41), or its reply came back corrupted or cut off
+  (``bad_checksum``, ``truncated``, ``garbage``, ``bad_length``) in every one of up to
+  ``READ_ATTEMPTS`` reads made while the card still answers (retries absorb a card pulled
+  away too fast and a noisy line; a module that halted the card ends them at once); a
+  card-level status (``sam_auth_card_failed`` ...), or a malformed text block (``bad_date``
+  ...). The visitor is told to present the card again or see the guard, never left waiting.
 - ``[]`` otherwise. Photo and fingerprint are dropped with the reply frame; the address and
   issuing authority are never decoded (``drivers.sam_idcard.text``).
 
 Errors (become device state through the supervisor): no answer -> ``DeviceTimeout``; noise,
-a bad checksum, a truncated reply or a link-level status (10/11/21) -> ``ProtocolError``; a
+a bad checksum, a truncated reply to status, find or select, or a link-level status
+(10/11/21) -> ``ProtocolError``; a reply that begins and then stops for 64 characters' time
+is truncated at once, not after the whole timeout; a
 closed or missing port -> ``DeviceUnavailable``; a SAM-level status (23/24/60/66) ->
 ``DeviceFault`` once, then ``fault`` stays set (DEGRADED) and the driver only asks for the SAM
 status until it is healthy again. Nothing personal is ever logged: only card types, reasons,
@@ -59,6 +64,11 @@ from drivers.serial_link import LINK_ERRORS, close_serial, open_serial
 log = structlog.get_logger(__name__)
 
 SLICE_S = 0.02  # serial read timeout slice; deadlines are kept by the loop around it
+READ_ATTEMPTS = 3  # reads of one presentation, while the card still answers
+#: read outcomes worth another read while the card is there; after the last, the visitor is
+#: told to present the card again (``UnreadableCard`` with this reason)
+RETRY_READ = frozenset({Status.READ_FAILED.slug, "bad_checksum", "truncated", "garbage",
+                        "bad_length"})
 
 
 class SamCardReader(CardReader):
@@ -72,6 +82,8 @@ class SamCardReader(CardReader):
         self._find_s = config.find_timeout_ms / 1000
         self._read_s = config.read_timeout_ms / 1000
         self._poll_s = config.poll_interval_ms / 1000
+        # silence inside a reply that means it was cut off: 64 characters' time, 50 ms at least
+        self._gap_s = max(0.05, 640 / config.baudrate)
         self._presented = False
         self._next_at = 0.0
         #: counters for status and tests: reads, unreadable, resyncs
@@ -121,12 +133,23 @@ class SamCardReader(CardReader):
             return []
         if not (found and self._card_step(Command.SELECT, self._find_s)):
             return []
+        return self._report(self._read_presented())
+
+    def _read_presented(self) -> IdCardRead | UnreadableCard:
+        """Read the card on the reader, trying again (up to ``READ_ATTEMPTS``) after a failure
+        worth another try (41, or a reply that came back corrupted or cut off) while the card
+        still answers find and select. A module that halted the card after a read whose reply
+        was lost no longer finds it: then the visitor is told at once to present it again."""
         result = self._read()
-        if (isinstance(result, UnreadableCard) and result.reason == Status.READ_FAILED.slug
-                and self._card_step(Command.FIND, self._find_s)
-                and self._card_step(Command.SELECT, self._find_s)):
-            result = self._read()  # only a plain read failure is worth another try
-        return self._report(result)
+        for _ in range(READ_ATTEMPTS - 1):
+            if not (isinstance(result, UnreadableCard) and result.reason in RETRY_READ):
+                break
+            if not (self._card_step(Command.FIND, self._find_s)
+                    and self._card_step(Command.SELECT, self._find_s)):
+                break
+            self._log.info("card_read_retry", reason=result.reason)
+            result = self._read()
+        return result
 
     def _report(self, result: IdCardRead | UnreadableCard) -> list[Observation]:
         self._presented = True
@@ -156,7 +179,13 @@ class SamCardReader(CardReader):
         reported: the visitor is told to see the guard instead of waiting at the reader.
         Check digits and dates are the core's business (``gated.policy.identity``).
         """
-        reply = self._checked(self._transact(Command.READ_TEXT_PHOTO, self._read_s))
+        try:
+            reply = self._checked(self._transact(Command.READ_TEXT_PHOTO, self._read_s))
+        except SamCodecError as e:  # corrupted or cut off on the wire: the card was there
+            if e.reason not in RETRY_READ:
+                raise
+            self._log.warning("card_reply_damaged", reason=e.reason)
+            return UnreadableCard(e.reason)
         status = reply.status
         assert status is not None  # _checked raised for unknown codes
         if status is not Status.OK:
@@ -208,8 +237,13 @@ class SamCardReader(CardReader):
             reader.reset()
             ser.write(self._requests[command])
             deadline = time.monotonic() + timeout
+            last_byte = 0.0
             while time.monotonic() < deadline:
                 data = ser.read(max(1, ser.in_waiting))
+                if data:
+                    last_byte = time.monotonic()
+                elif reader.pending and time.monotonic() - last_byte > self._gap_s:
+                    break  # a reply begun and then silence: cut off, no use waiting on
                 for item in reader.feed(data) if data else ():
                     if isinstance(item, Frame):
                         if faults:

@@ -13,5 +13,7 @@ class SamReaderConfig(SerialSettings):
     type: Literal["sam_idcard"]
     baudrate: int = Field(default=115200, gt=0)
     poll_interval_ms: int = Field(default=250, ge=20, le=5000)
-    find_timeout_ms: int = Field(default=100, ge=20, le=2000)
+    # Twice the longest stall seen on a real module (116 ms; find answers in ~20 ms): the
+    # wait only matters when the module is silent, and three misses in a row take it offline.
+    find_timeout_ms: int = Field(default=250, ge=20, le=2000)
     read_timeout_ms: int = Field(default=2000, ge=200, le=10000)

@@ -10,7 +10,10 @@ unknown command 21.
 
 Fault knobs (set from any thread): ``fault`` (``SamFault.GARBAGE`` answers noise without a
 preamble instead of the reply, ``NOISE_PREFIX`` puts noise before each reply, ``BAD_CHECKSUM``
-corrupts each reply's checksum, ``SILENT`` answers nothing), ``split`` (replies written in
+corrupts each reply's checksum, ``TRUNCATED`` stops each reply half way, ``SILENT`` answers
+nothing), ``read_fault`` for the next ``read_faults`` read replies only (a reply corrupted on
+the wire: the module halted the card all the same), ``stall_next_s`` (the next reply that much
+late, once), ``split`` (replies written in
 random chunks with short delays, as a USB adapter delivers them), ``fail_reads`` (that many
 next reads fail with 41), ``read_status`` (every read answers this status, e.g. 32),
 ``sam_status`` (status and find answer this, e.g. 60 or 66: a broken SAM),
@@ -66,6 +69,7 @@ class SamFault(enum.StrEnum):
     GARBAGE = "garbage"
     NOISE_PREFIX = "noise_prefix"
     BAD_CHECKSUM = "bad_checksum"
+    TRUNCATED = "truncated"  # the reply stops half way (a loose connector, a dropped USB frame)
     SILENT = "silent"
 
 
@@ -82,6 +86,11 @@ class SamReaderSim(PtySim):
         self.read_status: Status | None = None
         self.sam_status = Status.OK
         self.refind_while_present = False
+        #: the next ``read_faults`` read replies (and only they) get ``read_fault``
+        self.read_fault = SamFault.BAD_CHECKSUM
+        self.read_faults = 0
+        #: one-shot: the next reply is this late (a module busy with something else)
+        self.stall_next_s = 0.0
         self.requests = 0
         self.reads = 0  # successful card reads
         self.bad_requests = 0
@@ -112,6 +121,11 @@ class SamReaderSim(PtySim):
     def remove(self) -> None:
         with self._lock:
             self._card, self._halted, self._selected = None, False, False
+
+    def damage_reads(self, fault: SamFault, count: int = 1) -> None:
+        """The next ``count`` read replies come back with ``fault`` (the rest as configured)."""
+        with self._lock:
+            self.read_fault, self.read_faults = fault, self.read_faults + count
 
     @property
     def card_present(self) -> bool:
@@ -163,8 +177,7 @@ class SamReaderSim(PtySim):
     def _noise(self, n: int) -> bytes:
         return bytes(self._rng.choice(range(0x00, 0xAA)) for _ in range(n))
 
-    def _with_faults(self, reply: bytes) -> bytes | None:
-        fault = self.fault
+    def _with_faults(self, reply: bytes, fault: SamFault) -> bytes | None:
         if fault == SamFault.SILENT:
             return None
         if fault == SamFault.GARBAGE:
@@ -173,19 +186,29 @@ class SamReaderSim(PtySim):
             return self._noise(self._rng.randint(1, 16)) + reply
         if fault == SamFault.BAD_CHECKSUM:
             return reply[:-1] + bytes((reply[-1] ^ 0x5A,))
+        if fault == SamFault.TRUNCATED:
+            return reply[:max(8, len(reply) // 2)]
         return reply
 
     # ------------------------------------------------------------------ I/O thread
     def _on_data(self, data: bytes, read_at: float) -> bool:
         for item in self._reader.feed(data):
+            fault = self.fault
             if isinstance(item, Frame):
                 reply: bytes | None = self.answer(item)
+                if self.read_faults and parse_request(item).command in (
+                        Command.READ_TEXT_PHOTO, Command.READ_WITH_FINGERPRINT):
+                    self.read_faults -= 1
+                    fault = self.read_fault
             else:
                 self.bad_requests += 1
                 reply = (build_reply(Status.CHECKSUM_ERROR)
                          if item.reason == FaultReason.BAD_CHECKSUM else None)
             if reply is not None:
-                reply = self._with_faults(reply)
+                reply = self._with_faults(reply, fault)
+            stall, self.stall_next_s = self.stall_next_s, 0.0
+            if stall:
+                time.sleep(stall)
             if reply is not None and not self._send(reply):
                 return False
         return True
@@ -273,6 +296,9 @@ def _console(sim: SamReaderSim) -> None:
         "ok": knob("fault", SamFault.NONE),
         "split on": knob("split", True), "split off": knob("split", False),
         "fail read": lambda: setattr(sim, "fail_reads", sim.fail_reads + 1),
+        "corrupt read": lambda: sim.damage_reads(SamFault.BAD_CHECKSUM),
+        "truncate read": lambda: sim.damage_reads(SamFault.TRUNCATED),
+        "stall": knob("stall_next_s", 0.15),
         "refind on": knob("refind_while_present", True),
         "refind off": knob("refind_while_present", False),
         "sam 60": knob("sam_status", Status.SAM_SELF_TEST_FAILED),

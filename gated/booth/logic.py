@@ -53,11 +53,13 @@ from gated.policy import (
     Decision,
     Outcome,
     PriorityReason,
+    Unreadable,
     appointment_ref_from_qr,
     credential_from_badge,
     credential_from_card,
     decide,
     local_now,
+    unreadable_action,
 )
 from gated.state import Batch, EventType
 
@@ -67,6 +69,8 @@ log = structlog.get_logger(__name__)
 #: label of its own here.
 PRIORITY_LABELS = {PriorityReason.APPOINTMENT: "预约"}
 MANUAL_PRIORITY_S = 5.0  # a manual ticket's priority applies to that ticket only
+UNREADABLE_MESSAGES = {Unreadable.PRESENT_AGAIN: "请重新放置身份证 (present the card again)",
+                       Unreadable.SEE_GUARD: "请到值班台 (see the guard)"}
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
@@ -235,8 +239,15 @@ class BoothLogic:
             self._denied.clear()
 
     def _unreadable(self, b: Batch, device: str, reason: str) -> None:
-        b.emit(EventType.CARD_UNREADABLE, {"device": device, "reason": reason,
-                                           "message": "unreadable card, see the guard"})
+        """The visitor is told what to do (the display and guard console show it); a card a
+        genuine, undamaged one cannot be is an alarm for the guard."""
+        action, suspect = unreadable_action(reason)
+        b.emit(EventType.CARD_UNREADABLE, {
+            "device": device, "reason": reason, "action": str(action),
+            "message": UNREADABLE_MESSAGES[action]})
+        if suspect:
+            b.emit(EventType.ALARM, {"kind": "card_suspect", "device": device,
+                                     "reason": reason})
 
     # ------------------------------------------------------------------ buttons and cases
     def _button(self, b: Batch, device: str, button: ButtonKind) -> None:

@@ -21,16 +21,19 @@ from gated.policy.decide import (
 )
 from gated.policy.identity import (
     SiteKeyError,
+    Unreadable,
     credential_from_badge,
     credential_from_card,
     generate_site_key,
     load_site_key,
+    unreadable_action,
 )
 from gated.policy.schedule import Schedule, local_now
 
 __all__ = [
     "AlertKind", "AssistKind", "BoothFlags", "CardType", "CardValidity", "Credential",
     "CredentialKind", "Decision", "Gender", "Outcome", "PriorityReason", "Schedule",
-    "SiteKeyError", "VisitorClass", "appointment_ref_from_qr", "credential_from_badge",
-    "credential_from_card", "decide", "generate_site_key", "load_site_key", "local_now",
+    "SiteKeyError", "Unreadable", "VisitorClass", "appointment_ref_from_qr",
+    "credential_from_badge", "credential_from_card", "decide", "generate_site_key",
+    "load_site_key", "local_now", "unreadable_action",
 ]

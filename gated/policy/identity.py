@@ -27,6 +27,7 @@ What a caller must know:
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import os
@@ -222,6 +223,29 @@ def credential_from_card(read: IdCardRead, key: bytes,
         visit_date=visit_date)
 
 
+class Unreadable(enum.StrEnum):
+    """What the visitor with an unreadable card is told to do."""
+
+    PRESENT_AGAIN = "present_again"  # the read went wrong, the card is probably fine
+    SEE_GUARD = "see_guard"  # the card itself cannot be read or cannot be right
+
+
+#: reads that went wrong on the way (card moved, a noisy line): another try will likely work
+PRESENT_AGAIN_REASONS = frozenset({"read_failed", "bad_checksum", "truncated", "garbage",
+                                   "bad_length", "random_failed", "card_removed"})
+#: what a genuine, undamaged card never gives: the guard looks at it (an alarm, not just an
+#: event): the SAM could not authenticate the chip, or the chip's data contradicts itself
+SUSPECT_REASONS = frozenset({"sam_auth_card_failed", "bad_check_digit", "birth_mismatch",
+                             "birth_in_future", "impossible_dates", "bad_id_number"})
+
+
+def unreadable_action(reason: str) -> tuple[Unreadable, bool]:
+    """What to tell the visitor, and whether the card is suspect (an alarm for the guard)."""
+    action = (Unreadable.PRESENT_AGAIN if reason in PRESENT_AGAIN_REASONS
+              else Unreadable.SEE_GUARD)
+    return action, reason in SUSPECT_REASONS
+
+
 def credential_from_badge(read: BadgeRead, key: bytes) -> Credential:
     """A staff badge: pseudonym of its UID, and the UID itself (not personal data) for the
     staff list lookup."""
@@ -230,7 +254,9 @@ def credential_from_badge(read: BadgeRead, key: bytes) -> Credential:
                       card_type=CardType.BADGE, badge_uid=uid)
 
 
-__all__ = ["SiteKeyError", "age_on", "badge_pseudonym", "birth_in_number",
-           "credential_from_badge", "credential_from_card", "gb11643_check_char",
-           "generate_site_key", "id_pseudonym", "load_site_key", "mask_id_number", "mask_name",
-           "pseudonym", "validate_id_number"]
+__all__ = [
+    "PRESENT_AGAIN_REASONS", "SUSPECT_REASONS", "SiteKeyError", "Unreadable", "age_on",
+    "badge_pseudonym", "birth_in_number", "credential_from_badge", "credential_from_card",
+    "gb11643_check_char", "generate_site_key", "id_pseudonym", "load_site_key",
+    "mask_id_number", "mask_name", "pseudonym", "unreadable_action", "validate_id_number",
+]

@@ -18,6 +18,7 @@ import pytest
 
 from drivers.base import DeviceState
 from drivers.sim.barrier_arm import Button
+from drivers.sim.sam_reader import SamFault
 from gated.app.daemon import Daemon
 from gated.app.simulate import SimBooth
 from gated.config import load_config
@@ -126,9 +127,23 @@ def test_invalid_card_is_sent_to_the_guard(booth: Booth) -> None:
 
     booth.tap(replace(ADULT, id_number=BAD_CHECK_NUMBER))
     e = booth.wait_event("card.unreadable")["data"]
-    assert "guard" in e["message"]
+    assert "guard" in e["message"] and e["action"] == "see_guard"
+    # a genuine card's chip never holds a wrong check character: the guard looks at it
+    alarm = booth.wait_event("alarm", lambda a: a["data"]["kind"] == "card_suspect")
+    assert alarm["data"]["reason"] == "bad_check_digit" and alarm["priority"] == "alarm"
     time.sleep(0.5)
     assert booth.sim.hall.presses(Button.OPEN) == 0 and not booth.events("ticket.issued")
+
+
+def test_a_read_damaged_on_the_line_asks_the_visitor_to_present_the_card_again(
+        booth: Booth) -> None:
+    booth.sim.reader.damage_reads(SamFault.TRUNCATED)
+    booth.tap(ADULT)
+    e = booth.wait_event("card.unreadable")["data"]
+    assert (e["reason"], e["action"]) == ("truncated", "present_again")
+    assert not [a for a in booth.events("alarm") if a["data"]["kind"] == "card_suspect"]
+    booth.tap(ADULT)  # presented again: in
+    booth.wait_event("ticket.issued")
 
 
 def test_paper_out_ticket_is_reprinted_when_paper_is_back(booth: Booth) -> None:

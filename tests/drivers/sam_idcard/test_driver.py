@@ -184,6 +184,69 @@ def test_persistent_read_failure_is_one_unreadable_card(sim: SamReaderSim,
     pump_until(reader, is_read)
 
 
+@pytest.mark.parametrize("fault", [SamFault.BAD_CHECKSUM, SamFault.TRUNCATED])
+def test_a_damaged_read_reply_is_read_again_while_the_card_answers(
+        fault: SamFault, sim: SamReaderSim, reader: SamCardReader) -> None:
+    sim.refind_while_present = True  # a module that still finds the card after the read
+    sim.damage_reads(fault, count=2)  # two replies damaged on the wire, the third arrives
+    sim.present(ADULT)
+    out = pump_until(reader, is_read)
+    assert not any(is_unreadable(o) for o in out) and sim.reads == 3
+    assert reader.stats["unreadable"] == 0
+
+
+@pytest.mark.parametrize("fault", [SamFault.BAD_CHECKSUM, SamFault.TRUNCATED])
+def test_a_damaged_read_reply_tells_the_visitor_to_present_the_card_again(
+        fault: SamFault, sim: SamReaderSim, make_reader: Callable[..., SamCardReader]) -> None:
+    """The module halted the card after reading it, so it cannot be read again where it lies:
+    the visitor is told at once (an observation, not a protocol error and silence). With a
+    10 s read timeout three attempts of waiting it out would overrun the test's 30 s."""
+    reader = make_reader(read_timeout_ms=10000)
+    sim.damage_reads(fault, count=1)
+    sim.present(ADULT)
+    (u,) = pump_until(reader, is_unreadable)
+    assert u == UnreadableCard(str(fault))
+    sim.remove()
+    pump(reader, 2)
+    sim.present(ADULT)  # presented again: read
+    pump_until(reader, is_read)
+
+
+def test_a_reply_damaged_every_time_ends_in_one_unreadable_card(
+        sim: SamReaderSim, make_reader: Callable[..., SamCardReader]) -> None:
+    reader = make_reader(read_timeout_ms=10000)
+    sim.refind_while_present = True
+    sim.damage_reads(SamFault.TRUNCATED, count=100)
+    sim.present(ADULT)
+    (u,) = pump_until(reader, is_unreadable)
+    assert u == UnreadableCard("truncated")
+    assert pump(reader, 5) == []  # one per presentation
+    assert 100 - sim.read_faults == 3  # READ_ATTEMPTS reads, each cut off
+
+
+def test_one_stall_of_the_module_does_not_take_it_offline(sim: SamReaderSim) -> None:
+    """The defaults ride out a module that answers one find 300 ms late (a real one took
+    116 ms against a 100 ms timeout and the reader went offline); silence still does."""
+    states: list[DeviceState] = []
+    cfg = SamReaderConfig(type="sam_idcard", port=sim.port)  # the defaults
+    runner = DeviceRunner("id_reader", lambda: SamCardReader("id_reader", cfg),
+                          on_observation=lambda _n, _o: None,
+                          on_state=lambda _n, _o, new, _r: states.append(new),
+                          backoff=Backoff(initial_s=0.02, max_s=0.1))
+    runner.start()
+    try:
+        assert wait_for_state(runner, DeviceState.READY, LIMIT_S)
+        for _ in range(3):
+            requests = sim.requests
+            sim.stall_next_s = 0.3
+            polling.wait_for(lambda r=requests: sim.requests > r + 2, LIMIT_S, "polls after")
+        assert states == [DeviceState.READY]
+        sim.fault = SamFault.SILENT
+        assert wait_for_state(runner, DeviceState.OFFLINE, LIMIT_S)
+    finally:
+        runner.stop()
+
+
 @pytest.mark.parametrize(("status", "reason"), [
     (Status.SAM_AUTH_CARD_FAILED, "sam_auth_card_failed"),
     (Status.CARD_AUTH_SAM_FAILED, "card_auth_sam_failed"),
