@@ -17,7 +17,7 @@ keys are errors (a typo never silently does nothing) and settings are frozen.
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any, ClassVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +28,9 @@ class Strict(BaseModel):
 
 class DeviceSettings(Strict):
     enabled: bool = True
+
+    #: the device reads appointment codes (the core checks it can verify them)
+    reads_appointment_codes: ClassVar[bool] = False
 
     @classmethod
     def type_name(cls) -> str:

@@ -10,6 +10,7 @@ from drivers.settings import DeviceSettings
 
 
 class QrCameraConfig(DeviceSettings):
+    reads_appointment_codes = True
     type: Literal["camera_qr"]
     source: str = Field(description="/dev/video0, an rtsp:// URL, or an image/video file")
     fps: float = Field(default=5.0, gt=0, le=30)

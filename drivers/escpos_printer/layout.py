@@ -127,6 +127,8 @@ def ticket_items(doc: dict[str, Any]) -> list[Item]:
         text("*** 测试票 仅供测试 ***", emphasis=True)
     if doc.get("reprint"):
         text("*** 补打 ***", emphasis=True)
+    if doc.get("reminder"):
+        text("您的号码仍有效 (your number is still valid)", emphasis=True)
     items.append(Item(ItemKind.RULE))
     text(_s(doc, "service"), mag=2)
     text(_s(doc, "number"), mag=NUMBER_SIZE, emphasis=True)

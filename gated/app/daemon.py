@@ -34,11 +34,11 @@ from gated.config import (
     UMASK,
     ConfigError,
     GatedConfig,
-    load_config,
+    check_config,
     tighten,
     too_open,
 )
-from gated.policy import SiteKeyError, load_site_key
+from gated.policy import CodeKeyError, SiteKeyError, load_code_keys, load_site_key
 from gated.state import (
     Batch,
     EventType,
@@ -90,6 +90,10 @@ class Daemon:
                 key = load_site_key(cfg.site.key_file)
             except SiteKeyError as e:
                 raise StartupError(str(e)) from None
+        try:
+            code_keys = load_code_keys(cfg.appointments)
+        except CodeKeyError as e:
+            raise StartupError(f"appointment code key: {e}") from None
         # Whoever starts it (systemd with UMask=, a shell, a test), what it creates is 0750/0640.
         os.umask(UMASK)
         hooks: list[SchemaHook] = [Outbox.ensure_schema, BoothLogic.ensure_schema,
@@ -103,7 +107,7 @@ class Daemon:
         self.lists = Lists(self.store.conn)
         self.devices = DeviceDirectory(cfg, on_observation=self._on_observation,
                                        on_state=self._on_device_state)
-        self.booth = BoothLogic(cfg, self.devices, self.lists, key)
+        self.booth = BoothLogic(cfg, self.devices, self.lists, key, code_keys)
         register_commands(self.commands, self, loop=self.loop, booth=self.booth,
                           lists=self.lists)
         self._configure_commands(cfg)
@@ -193,8 +197,9 @@ class Daemon:
         if self.config_path is None:
             return {"ok": False, "reason": "no config file to reload"}
         try:
-            new = load_config(self.config_path)
-        except ConfigError as e:  # a bad file must not take the daemon down
+            new = check_config(self.config_path)
+            code_keys = load_code_keys(new.appointments)
+        except (ConfigError, CodeKeyError) as e:  # a bad file must not take the daemon down
             log.error("config_reload_failed", error=str(e))
             return {"ok": False, "reason": str(e)}
         restart = [k for k in ("site", "booth", "state_dir", "devices", "outbox")
@@ -202,7 +207,7 @@ class Daemon:
         if self.booth is not None and self.loop is not None:
             booth = self.booth  # its queue and cases belong to the state thread
             try:
-                self.loop.call_wait(lambda b: booth.reload(new), timeout=5.0)
+                self.loop.call_wait(lambda b: booth.reload(new, code_keys), timeout=5.0)
             except FutureTimeout:
                 return {"ok": False, "reason": "busy", "message": "state thread did not answer"}
         configure_logging(new.log.level, new.log.format, site=new.site.id, booth=new.booth.id)

@@ -36,29 +36,35 @@ from drivers.base import (
     QrRead,
     UnreadableCard,
 )
-from gated.booth import cases, gates, guests, printing, queueing
+from gated.booth import cases, checkins, gates, guests, printing, queueing
 from gated.booth.cases import CaseKind, Cases
 from gated.booth.devices import DeviceDirectory
 from gated.booth.gates import Gates
 from gated.booth.next_tap import NextTap
 from gated.booth.printing import Printing
-from gated.booth.queueing import Queue, Ticket
+from gated.booth.queueing import Lane, Queue, Ticket
 from gated.booth.ticket import TicketInfo, ticket_document
 from gated.config import GatedConfig
 from gated.policy import (
+    AppointmentCode,
     AssistKind,
     BoothFlags,
+    CodeKeys,
+    CodeProblem,
     Credential,
     CredentialKind,
     Decision,
     Outcome,
     PriorityReason,
     Unreadable,
+    VisitorClass,
     appointment_ref_from_qr,
     credential_from_badge,
     credential_from_card,
     decide,
     local_now,
+    qr_text,
+    read_code,
     unreadable_action,
 )
 from gated.state import Batch, EventType
@@ -74,7 +80,7 @@ UNREADABLE_MESSAGES = {Unreadable.PRESENT_AGAIN: "请重新放置身份证 (pres
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    for part in (queueing, printing, cases, gates, guests):
+    for part in (queueing, printing, cases, gates, guests, checkins):
         part.ensure_schema(db)
 
 
@@ -82,8 +88,9 @@ class BoothLogic:
     ensure_schema = staticmethod(ensure_schema)
 
     def __init__(self, cfg: GatedConfig, devices: DeviceDirectory, lists: Any,
-                 site_key: bytes) -> None:
+                 site_key: bytes, code_keys: CodeKeys | None = None) -> None:
         self.cfg = cfg
+        self.code_keys = code_keys or CodeKeys()
         self.devices = devices
         self.lists = lists
         self._key = site_key
@@ -97,8 +104,10 @@ class BoothLogic:
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
-    def reload(self, cfg: GatedConfig) -> None:
+    def reload(self, cfg: GatedConfig, code_keys: CodeKeys | None = None) -> None:
         self.cfg = cfg
+        if code_keys is not None:
+            self.code_keys = code_keys
         self.queue = Queue(cfg)
         self.cases = Cases(cfg)
         self.gates.cfg = cfg
@@ -121,9 +130,7 @@ class BoothLogic:
         elif isinstance(obs, BadgeRead):
             self.present(b, device, credential_from_badge(obs, self._key))
         elif isinstance(obs, QrRead):
-            self.present(b, device, Credential(kind=CredentialKind.APPOINTMENT_QR, pseudonym="",
-                                               appointment_ref=appointment_ref_from_qr(
-                                                   obs.payload)))
+            self.present(b, device, self._appointment_credential(obs.payload))
         elif isinstance(obs, GateInputs):
             b.emit(EventType.GATE_INPUTS, {"device": device, **obs.__dict__})
         elif isinstance(obs, GateAlarm):
@@ -136,6 +143,20 @@ class BoothLogic:
             self.printing.on_status(b, device, obs)
         elif isinstance(obs, ButtonPressed):
             self._button(b, device, obs.button)
+
+    def _appointment_credential(self, payload: bytes) -> Credential:
+        """A presented appointment code: verified when signed; a bare reference is looked up
+        in the list only on a booth that does not require signed codes."""
+        text = qr_text(payload)
+        code = read_code(text, self.code_keys, self.cfg.site.id)
+        if isinstance(code, AppointmentCode):
+            return Credential(kind=CredentialKind.APPOINTMENT_QR, pseudonym="",
+                              appointment_ref=code.ref, code=code)
+        if code is CodeProblem.UNSIGNED and not self.cfg.appointments.require_signed:
+            return Credential(kind=CredentialKind.APPOINTMENT_QR, pseudonym="",
+                              appointment_ref=appointment_ref_from_qr(payload))
+        return Credential(kind=CredentialKind.APPOINTMENT_QR, pseudonym="",
+                          code_problem=str(code))
 
     def on_command_done(self, b: Batch, device: str, done: CommandDone) -> None:
         if self.printing.on_done(b, done):
@@ -167,8 +188,12 @@ class BoothLogic:
         assist, guard = self.next_tap.take(b)
         flags = BoothFlags(assist=assist, guard_priority=guard,
                            guests=guests.lookup(b.conn, cred.pseudonym, now),
-                           zone_modes=self.gates.zone_modes(b.conn), service=service)
+                           zone_modes=self.gates.zone_modes(b.conn), service=service,
+                           checked_in=cred.code is not None and checkins.checked_in(
+                               b.conn, cred.code.ref))
         decision = decide(cred, self.lists, self.cfg, now, flags)
+        if decision.visitor is VisitorClass.APPOINTMENT and cred.code is not None:
+            checkins.record(b.conn, cred.code.ref, now)  # once: a copy is turned away
         b.emit(EventType.CREDENTIAL, {"device": device, **cred.public()})
         decision_event = b.emit(EventType.DECISION, {"device": device,
                                                      "pseudonym": cred.pseudonym,
@@ -194,13 +219,21 @@ class BoothLogic:
 
     def issue_ticket(self, b: Batch, decision: Decision, cred: Credential,
                      now: datetime) -> Ticket:
+        """A new number, or, for a visitor whose ticket for this service still waits (and a
+        service that allows one at a time), a reminder slip of the number they hold."""
         assert decision.service is not None
+        holder = (cred.pseudonym or (f"appt:{decision.appointment_ref}"
+                                     if decision.appointment_ref else ""))
+        held = (self.queue.held_by(b.conn, holder, decision.service, now.date())
+                if self.cfg.services[decision.service].one_waiting_ticket else None)
+        if held is not None:
+            return self._remind(b, held, decision, now)
         booked = (datetime.combine(now.date(), decision.appointment_start, now.tzinfo)
                   if decision.appointment_start else None)
         ticket = self.queue.issue(b.conn, decision.service, now,
                                   priority_reason=str(decision.priority) if decision.priority
                                   else None, appointment_ref=decision.appointment_ref,
-                                  booked=booked)
+                                  booked=booked, holder=holder)
         ahead, wait = self.queue.estimate(b.conn, ticket, now)
         b.emit(EventType.TICKET_ISSUED, {**ticket.public(), "ahead": ahead, "wait_min": wait,
                                          "visitor": str(decision.visitor),
@@ -211,6 +244,19 @@ class BoothLogic:
                           priority_label=PRIORITY_LABELS.get(decision.priority, "")
                           if decision.priority else "", masked_name=cred.masked_name)
         self.printing.submit(b, ticket.ticket_id, ticket.number, ticket_document(self.cfg, info))
+        return ticket
+
+    def _remind(self, b: Batch, ticket: Ticket, decision: Decision, now: datetime) -> Ticket:
+        """"您的号码 A023 仍有效, 前面还有 N 人": one person holds one place in the queue."""
+        ahead, wait = self.queue.estimate(b.conn, ticket, now)
+        info = TicketInfo(ticket_id=ticket.ticket_id, number=ticket.number,
+                          service_name=self.cfg.services[ticket.service].name,
+                          issued_at=ticket.issued_at, ahead=ahead, wait_min=wait,
+                          priority=ticket.lane is Lane.PRIORITY, reminder=True)
+        printer = self.printing.print_raw(b, ticket_document(self.cfg, info))
+        b.emit(EventType.TICKET_REMINDED, {**ticket.public(), "ahead": ahead, "wait_min": wait,
+                                           "visitor": str(decision.visitor),
+                                           "printed": printer is not None})
         return ticket
 
     def manual_ticket(self, b: Batch, service: str | None, priority: str | None) -> Decision:
@@ -291,6 +337,7 @@ class BoothLogic:
             if expired:
                 b.emit(EventType.TICKET_CLOSED, {"expired": expired, "reason": "day_end"})
             guests.purge_expired(b.conn, now)
+            checkins.purge_before(b.conn, now.date())
             self._day = now.date()
         self.cases.reraise_due(b, now)
 

@@ -85,6 +85,9 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS q_lane_due ON q_tickets (state, lane, due, ord)")
     db.execute("CREATE INDEX IF NOT EXISTS q_service ON q_tickets (state, service)")
     db.execute("CREATE INDEX IF NOT EXISTS q_counter ON q_tickets (state, counter)")
+    if "holder" not in {r[1] for r in db.execute("PRAGMA table_info(q_tickets)")}:  # new in 0.2
+        db.execute("ALTER TABLE q_tickets ADD COLUMN holder TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS q_holder ON q_tickets (holder, day)")
     db.execute("""CREATE TABLE IF NOT EXISTS q_numbers (
         service TEXT NOT NULL, day TEXT NOT NULL, last INTEGER NOT NULL,
         PRIMARY KEY (service, day))""")
@@ -104,8 +107,10 @@ class Queue:
     # ------------------------------------------------------------------ issuing
     def issue(self, conn: sqlite3.Connection, service: str, now: datetime, *,
               priority_reason: str | None = None, appointment_ref: str = "",
-              booked: datetime | None = None) -> Ticket:
-        """Number and enqueue a ticket. ``now`` is local time; the number resets per local day."""
+              booked: datetime | None = None, holder: str = "") -> Ticket:
+        """Number and enqueue a ticket. ``now`` is local time; the number resets per local day.
+        ``holder`` is who it is for (a pseudonym, or ``appt:<ref>``; "" for a manual ticket),
+        so the same visitor tapping again can be given their own number back."""
         if service not in self.cfg.services:
             raise QueueError("unknown_service", f"no service {service!r}")
         svc = self.cfg.services[service]
@@ -121,9 +126,9 @@ class Queue:
         ticket_id = new_event_id()
         conn.execute(
             "INSERT INTO q_tickets (ticket_id, day, service, number, lane, due, priority_reason,"
-            " appointment_ref, issued_at, state) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " appointment_ref, issued_at, state, holder) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (ticket_id, day, service, number, str(lane), due, priority_reason, appointment_ref,
-             now.isoformat(), str(TicketState.WAITING)))
+             now.isoformat(), str(TicketState.WAITING), holder or None))
         return Ticket(ticket_id, number, service, lane, priority_reason, appointment_ref, now,
                       TicketState.WAITING)
 
@@ -224,6 +229,16 @@ class Queue:
         if row is None:
             raise QueueError("unknown_ticket", f"no ticket {number} today")
         return self.get(conn, row[0])
+
+    def held_by(self, conn: sqlite3.Connection, holder: str, service: str,
+                day: date) -> Ticket | None:
+        """``holder``'s ticket for ``service`` today that still waits or is being called."""
+        if not holder:
+            return None
+        row = conn.execute("SELECT ticket_id FROM q_tickets WHERE holder = ? AND day = ? AND "
+                           "service = ? AND state IN ('waiting', 'called') ORDER BY ord DESC "
+                           "LIMIT 1", (holder, day.isoformat(), service)).fetchone()
+        return self.get(conn, row[0]) if row else None
 
     def current(self, conn: sqlite3.Connection, counter: str) -> Ticket:
         row = conn.execute("SELECT ticket_id FROM q_tickets WHERE state = 'called' AND counter = ?",

@@ -39,6 +39,7 @@ class TicketInfo:
     priority_label: str = ""  # e.g. "优先" / "预约"
     masked_name: str = ""
     reprint: bool = False
+    reminder: bool = False  # a slip for a number the visitor already holds
 
 
 def rating_url(template: str, *, ticket_id: str, site: str, booth: str) -> str:
@@ -85,6 +86,7 @@ def ticket_document(cfg: GatedConfig, info: TicketInfo) -> dict[str, Any]:
         "first_responder": t.first_responder,
         "footer": t.footer,
         "reprint": bool(info.reprint),
+        "reminder": bool(info.reminder),
         "test": False,
     }
 

@@ -15,6 +15,7 @@ from gated.config.files import (
 )
 from gated.config.hall import (
     WEEKDAYS,
+    AppointmentsConfig,
     PriorityConfig,
     QueueConfig,
     ScheduleConfig,
@@ -49,9 +50,10 @@ from gated.config.model import (
 
 __all__ = [
     "DEFAULT_CONFIG_PATH", "DIR_MODE", "FILE_MODE", "SECRET_FORBIDDEN", "UMASK", "WEEKDAYS",
-    "BoothConfig", "ConfigError", "ConfigProblem", "DeviceConfig", "GatedConfig", "LogConfig",
-    "LogFormat", "LogLevel", "MqttConfig", "OutboxConfig", "PriorityConfig", "QueueConfig",
-    "ScheduleConfig", "ServiceConfig", "SiteConfig", "SupervisionConfig", "TicketConfig",
-    "TlsConfig", "ZoneConfig", "ZoneKind", "ZoneMode", "check_config", "load_config",
-    "parse_config", "parse_ranges", "secret_problem", "tighten", "too_open",
+    "AppointmentsConfig", "BoothConfig", "ConfigError", "ConfigProblem", "DeviceConfig",
+    "GatedConfig", "LogConfig", "LogFormat", "LogLevel", "MqttConfig", "OutboxConfig",
+    "PriorityConfig", "QueueConfig", "ScheduleConfig", "ServiceConfig", "SiteConfig",
+    "SupervisionConfig", "TicketConfig", "TlsConfig", "ZoneConfig", "ZoneKind", "ZoneMode",
+    "check_config", "load_config", "parse_config", "parse_ranges", "secret_problem", "tighten",
+    "too_open",
 ]

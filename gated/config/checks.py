@@ -30,6 +30,11 @@ def file_problems(cfg: GatedConfig) -> list[Problem]:
                               ("mqtt.tls.cert_file", m.tls.cert_file)):
                 if path is not None and not os.access(path, os.R_OK):
                     out.append((key, f"{path} does not exist or cannot be read"))
+    a = cfg.appointments
+    secrets.append(("appointments.hmac_key_file", a.hmac_key_file, "appointment key file"))
+    if a.public_key_file is not None and not os.access(a.public_key_file, os.R_OK):
+        out.append(("appointments.public_key_file",
+                    f"{a.public_key_file} does not exist or cannot be read"))
     for key, path, what in secrets:
         if path is None:
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from datetime import date, time
+from pathlib import Path
 
 from pydantic import Field, field_validator
 
@@ -90,6 +91,24 @@ class ServiceConfig(Strict):
     width: int = Field(default=3, ge=2, le=5)
     start: int = Field(default=1, ge=0)
     default_minutes: float = Field(default=8.0, gt=0, description="service time before stats")
+    one_waiting_ticket: bool = Field(
+        default=True, description="a visitor who taps again while their ticket for this "
+        "service still waits gets a reminder slip of it, not a second number")
+
+
+class AppointmentsConfig(Strict):
+    """Appointment QR codes: signed by the appointment system, checked in once."""
+
+    require_signed: bool = Field(
+        default=True, description="false accepts bare references looked up in the "
+        "appointments list: anyone who guesses one gets in")
+    public_key_file: Path | None = Field(
+        default=None, description="Ed25519 public key of the appointment system (PEM, or "
+        "the 32 raw bytes as 64 hex characters)")
+    hmac_key_file: Path | None = Field(
+        default=None, description="or a key shared with it: HMAC-SHA256 (a secret: 0640)")
+    early_min: float = Field(default=30.0, ge=0, le=240,
+                             description="check-in accepted this long before the window")
 
 
 class QueueConfig(Strict):

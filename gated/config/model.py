@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from drivers.registry import settings_models
 from drivers.settings import DeviceSettings, Strict, ZonedSettings
 from gated.config.hall import (
+    AppointmentsConfig,
     PriorityConfig,
     QueueConfig,
     ScheduleConfig,
@@ -157,6 +158,7 @@ class GatedConfig(Strict):
     queue: QueueConfig = QueueConfig()
     priority: PriorityConfig = PriorityConfig()
     ticket: TicketConfig = TicketConfig()
+    appointments: AppointmentsConfig = AppointmentsConfig()
     devices: dict[str, DeviceConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -199,6 +201,12 @@ def cross_problems(cfg: GatedConfig) -> list[Problem]:
     elif len(public) > 1:
         out.append((f"zones.{public[1]}.kind", f"a second public zone; only one is the hall "
                     f"({public[0]!r})"))
+    a = cfg.appointments
+    cameras = [n for n, d in cfg.devices.items() if d.reads_appointment_codes and d.enabled]
+    if cameras and a.require_signed and not (a.public_key_file or a.hmac_key_file):
+        out.append(("appointments", f"devices.{cameras[0]} reads appointment codes, which must "
+                    "be signed: set public_key_file or hmac_key_file (or require_signed = "
+                    "false)"))
     both = sorted(set(cfg.schedule.holidays) & set(cfg.schedule.workdays))
     if both:
         out.append(("schedule.workdays", f"{both[0]} is a holiday and a working day"))

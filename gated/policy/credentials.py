@@ -11,6 +11,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gated.policy.codes import AppointmentCode
 
 
 class CredentialKind(enum.StrEnum):
@@ -46,7 +50,12 @@ APPOINTMENT_REF_MAX = 128
 
 
 def appointment_ref_from_qr(payload: bytes) -> str:
-    """The appointment reference a QR code carries, stripped and capped.
+    """The bare appointment reference a QR code carries, stripped and capped."""
+    return qr_text(payload)[:APPOINTMENT_REF_MAX]
+
+
+def qr_text(payload: bytes) -> str:
+    """A QR code's payload as text, stripped (a signed code is a few hundred characters).
 
     Appointment systems print UTF-8 or GB 18030/GBK, and a QR code does not say which; some
     GBK text is valid UTF-8 too (预约 in GBK reads as "ԤԼ"). Both readings are tried and the
@@ -61,7 +70,7 @@ def appointment_ref_from_qr(payload: bytes) -> str:
             continue
     text = (max(readings, key=lambda t: -sum(not _plausible(c) for c in t)) if readings
             else payload.decode("utf-8", "replace"))
-    return text.strip()[:APPOINTMENT_REF_MAX]
+    return text.strip()
 
 
 def _plausible(c: str) -> bool:
@@ -99,6 +108,8 @@ class Credential:
     appointment_ref: str = ""  # opaque reference from an appointment QR, not personal
     badge_uid: str = ""  # a staff badge's UID (upper-case hex); not personal data
     visit_date: date | None = None
+    code: AppointmentCode | None = None  # a signed appointment code that verified
+    code_problem: str = ""  # why a presented appointment code did not (``CodeProblem``)
 
     @property
     def age_band(self) -> str:
@@ -115,4 +126,5 @@ class Credential:
             "validity": str(self.validity),
             "masked_name": self.masked_name,
             "masked_number": self.masked_number,
+            **({"code_problem": self.code_problem} if self.code_problem else {}),
         }

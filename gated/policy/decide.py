@@ -22,10 +22,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 from gated.config import GatedConfig, ZoneKind, ZoneMode
+from gated.policy.codes import CodeProblem
 from gated.policy.credentials import CardValidity, Credential, CredentialKind
 from gated.policy.schedule import Schedule
-
-APPOINTMENT_EARLY = timedelta(minutes=30)  # check-in accepted this long before the window
 
 
 class VisitorClass(enum.StrEnum):
@@ -65,6 +64,7 @@ class AlertKind(enum.StrEnum):
     EXPIRED_BADGE = "expired_badge"
     UNKNOWN_BADGE = "unknown_badge"
     UNKNOWN_APPOINTMENT = "unknown_appointment"
+    APPOINTMENT_CODE = "appointment_code"  # unsigned, forged, expired, used: reason says
     INVALID_CARD = "invalid_card"  # expired or not yet valid ID card
 
 
@@ -75,13 +75,22 @@ class _Badge(Protocol):
 
 
 class _Appointment(Protocol):
-    ref: str
-    service: str
-    zone: str
-    day: date
-    start: time
-    end: time
-    priority: bool
+    """A list entry (``gated.booth.lists.Appointment``) or a signed code (``AppointmentCode``)."""
+
+    @property
+    def ref(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def zone(self) -> str: ...
+    @property
+    def day(self) -> date: ...
+    @property
+    def start(self) -> time: ...
+    @property
+    def end(self) -> time: ...
+    @property
+    def priority(self) -> bool: ...
 
 
 class ListView(Protocol):
@@ -102,6 +111,7 @@ class BoothFlags:
     guests: Mapping[str, tuple[str, datetime]] = field(default_factory=dict)  # pseud -> zone, until
     zone_modes: Mapping[str, ZoneMode] = field(default_factory=dict)  # runtime overrides
     service: str | None = None  # manual ticket for a chosen service
+    checked_in: bool = False  # the appointment code presented has been checked in already
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,14 @@ def decide(cred: Credential, lists: ListView, cfg: GatedConfig, now: datetime,
                                                                  CardValidity.NOT_YET_VALID):
         alerts.append(AlertKind.INVALID_CARD)
 
-    appt = _appointment(cred, lists, now)
+    early = timedelta(minutes=cfg.appointments.early_min)
+    problem = _code_problem(cred, now, early, flags) if cred.kind is \
+        CredentialKind.APPOINTMENT_QR else None
+    if problem is not None:  # sent to the guard with an alarm; the hall still admits
+        return _to_guard(cfg, flags, VisitorClass.UNKNOWN, public, True,
+                         [*alerts, AlertKind.APPOINTMENT_CODE], ticket=True,
+                         reason=f"appointment_{problem}", priority=priority)
+    appt = _appointment(cred, lists, now, early)
     if appt is None and cred.kind is CredentialKind.APPOINTMENT_QR:
         return _to_guard(cfg, flags, VisitorClass.UNKNOWN, public, True,
                          [*alerts, AlertKind.UNKNOWN_APPOINTMENT], ticket=True,
@@ -230,21 +247,50 @@ def _priority(cred: Credential, cfg: GatedConfig, flags: BoothFlags) -> Priority
     return None
 
 
-def _appointment(cred: Credential, lists: ListView, now: datetime) -> _Appointment | None:
-    """Today's appointment whose window (opened 30 min early) contains ``now``; else None."""
+def _code_problem(cred: Credential, now: datetime, early: timedelta,
+                  flags: BoothFlags) -> str | None:
+    """Why a presented appointment code checks nobody in, or None (a valid signed code in its
+    window, or a bare reference on a booth that accepts them)."""
+    if cred.code_problem:
+        return cred.code_problem
+    code = cred.code
+    if code is None:
+        return None
+    start = datetime.combine(code.day, code.start, now.tzinfo) - early
+    end = datetime.combine(code.day, code.end, now.tzinfo)
+    if now >= end or code.day != now.date():
+        return str(CodeProblem.EXPIRED) if now >= start else str(CodeProblem.TOO_EARLY)
+    if now < start:
+        return str(CodeProblem.TOO_EARLY)
+    if flags.checked_in:
+        return str(CodeProblem.ALREADY_CHECKED_IN)
+    return None
+
+
+def _appointment(cred: Credential, lists: ListView, now: datetime,
+                 early: timedelta) -> _Appointment | None:
+    """Today's appointment whose window (opened ``early``) contains ``now``; else None. A
+    signed code is its own appointment (what the list holds for it fills in the rest)."""
     if cred.kind is CredentialKind.APPOINTMENT_QR:
+        if cred.code is not None:
+            listed = lists.appointment(cred.code.ref)
+            if listed is not None and not cred.code.service:
+                return replace(cred.code, service=listed.service,
+                               priority=cred.code.priority or listed.priority)
+            return cred.code
         appt = lists.appointment(cred.appointment_ref)
-        return appt if appt is not None and _in_window(appt, now) else None
+        return appt if appt is not None and _in_window(appt, now, early) else None
     if cred.kind is not CredentialKind.ID_CARD or not cred.pseudonym:
         return None
-    hits = [a for a in lists.appointments(cred.pseudonym, now.date()) if _in_window(a, now)]
+    hits = [a for a in lists.appointments(cred.pseudonym, now.date())
+            if _in_window(a, now, early)]
     return min(hits, key=lambda a: a.start) if hits else None
 
 
-def _in_window(appt: _Appointment, now: datetime) -> bool:
+def _in_window(appt: _Appointment, now: datetime, early: timedelta) -> bool:
     if appt.day != now.date():
         return False
-    start = datetime.combine(appt.day, appt.start, now.tzinfo) - APPOINTMENT_EARLY
+    start = datetime.combine(appt.day, appt.start, now.tzinfo) - early
     end = datetime.combine(appt.day, appt.end, now.tzinfo)
     return start <= now < end
 

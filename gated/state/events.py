@@ -51,6 +51,7 @@ class EventType(enum.StrEnum):
     TICKET_ISSUED = "ticket.issued"
     TICKET_PRINTED = "ticket.printed"
     TICKET_REPRINT = "ticket.reprint"
+    TICKET_REMINDED = "ticket.reminded"  # tapped again: their waiting number, not a new one
     TICKET_CALLED = "ticket.called"
     TICKET_CLOSED = "ticket.closed"
     GATE_COMMAND = "gate.command"
