@@ -55,8 +55,9 @@ def test_a_code_checks_in_once_and_forgeries_are_refused(tmp_path: Path) -> None
         key.write_text(KEY.hex())
         key.chmod(0o600)
         cams = "".join(
-            f'\n[devices.{name}]\ntype = "camera_qr"\nsource = "{_png(tmp_path / f"{name}.png", t)}"'
-            f"\nfps = 5.0\n" for name, t in (("cam1", good), ("cam2", good), ("cam3", forged)))
+            f'\n[devices.{name}]\ntype = "camera_qr"\nfps = 5.0\n'
+            f'source = "{_png(tmp_path / f"{name}.png", t)}"\n'
+            for name, t in (("cam1", good), ("cam2", good), ("cam3", forged)))
         text = sim.config_path.read_text(encoding="utf-8")
         sim.config_path.write_text(text + f'\n[appointments]\nhmac_key_file = "{key}"\n' + cams,
                                    encoding="utf-8")
