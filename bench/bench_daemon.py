@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gated.control import call  # noqa: E402
 from gated.app.simulate import SimBooth, synthetic_card  # noqa: E402
+from gated.control import call  # noqa: E402
 from tests.support.daemon import DaemonProcess  # noqa: E402
 
 
