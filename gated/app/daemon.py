@@ -26,6 +26,7 @@ from drivers.base import CommandDone, DeviceState, Observation
 from gated import __version__
 from gated.app.control import ControlServer
 from gated.app.logs import configure_logging
+from gated.app.stream import EventStream
 from gated.booth import BoothLogic, DeviceDirectory, Lists
 from gated.commands import CommandRegistry, load_command_key, register_commands
 from gated.config import (
@@ -78,6 +79,7 @@ class Daemon:
         self.commands = CommandRegistry()
         self.uplink: Any = None
         self.control: ControlServer | None = None
+        self.stream: EventStream | None = None
         self._stopped = threading.Event()
         self._reload_lock = threading.Lock()
 
@@ -119,7 +121,9 @@ class Daemon:
         self.loop.every(TICK_S, self._tick)
         self.loop.start()
         self.devices.start()
-        self.control = ControlServer(cfg.state_dir, self.dispatch_local)
+        self.stream = EventStream(cfg.site.id, cfg.booth.id, self.status)
+        self.loop.on_commit.append(self.stream.publish)
+        self.control = ControlServer(cfg.state_dir, self.dispatch_local, self.stream)
         try:
             self.control.start()
         except OSError as e:  # the booth still works; only the local CLI cannot reach it
@@ -287,10 +291,13 @@ class Daemon:
             return "mqtt_disabled"
         return None if self.uplink.request_sync(kinds) else "not_connected"
 
-    def dispatch_local(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    def dispatch_local(self, name: str, args: dict[str, Any],
+                       actor: dict[str, str] | None = None) -> dict[str, Any]:
         """A command from this machine (control socket, ``gated simulate``): trusted, so
-        unsigned; the same registry and replies as MQTT commands."""
-        return self.commands.dispatch(name, json.dumps({"args": args}).encode(), source="local")
+        unsigned; the same registry and replies as MQTT commands. ``actor`` (who did it, e.g.
+        the hall's counter and clerk) goes into the audit event."""
+        return self.commands.dispatch(name, json.dumps({"args": args}).encode(), source="local",
+                                      actor=actor)
 
     # ------------------------------------------------------------------ device callbacks
     def _on_observation(self, device: str, obs: Observation) -> None:

@@ -131,7 +131,10 @@ class CommandRegistry:
                 for n, c in sorted(self._commands.items())}
 
     # ------------------------------------------------------------------ dispatch
-    def dispatch(self, name: str, raw: bytes, *, source: str) -> dict[str, Any]:
+    def dispatch(self, name: str, raw: bytes, *, source: str,
+                 actor: dict[str, str] | None = None) -> dict[str, Any]:
+        """Run one command and answer it. ``actor`` (local commands only: who at the booth
+        did it, e.g. the hall's counter and clerk) is kept in the ``command`` audit event."""
         cmd = self._commands.get(name)
         if cmd is None:
             return self._refuse(name, source, "unknown_command", f"no command {name[:64]!r}")
@@ -161,7 +164,8 @@ class CommandRegistry:
         ok = bool(reply.get("ok", False))
         if cmd.audit:
             self._emit(EventType.COMMAND, {"name": name, "source": source, "ok": ok,
-                                           **({} if ok else {"reason": reply.get("reason")})})
+                                           **({} if ok else {"reason": reply.get("reason")}),
+                                           **({"actor": actor} if actor else {})})
         return reply
 
     def _check_signature(self, name: str, args: dict[str, Any],

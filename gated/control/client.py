@@ -15,14 +15,21 @@ class ControlError(Exception):
 
 
 def call(state_dir: Path, command: str, args: dict[str, Any] | None = None,
-         timeout: float = 10.0) -> dict[str, Any]:
-    """Send one command to the daemon running on this box and return its reply."""
+         timeout: float = 10.0, *, actor: dict[str, str] | None = None) -> dict[str, Any]:
+    """Send one command to the daemon running on this box and return its reply.
+
+    ``actor`` says who asked (e.g. ``{"source": "hall", "role": "counter", "counter": "3",
+    "clerk": "c07"}``): the daemon puts it in the command's audit event. At most 8 keys of at
+    most 32 characters, string values of at most 64."""
     path = socket_path(state_dir)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
             s.connect(str(path))
-            s.sendall(json.dumps({"command": command, "args": args or {}}).encode())
+            req: dict[str, Any] = {"command": command, "args": args or {}}
+            if actor:
+                req["actor"] = actor
+            s.sendall(json.dumps(req).encode())
             s.shutdown(socket.SHUT_WR)
             raw = recv_all(s)
     except FileNotFoundError:

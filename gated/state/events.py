@@ -61,6 +61,10 @@ class EventType(enum.StrEnum):
     ASSIST_REQUEST = "assist.request"
     ASSIST_ACK = "assist.ack"
     ESCALATION = "escalation"
+    RATING = "rating"  # a citizen's 好差评 rating of a served ticket
+    CALLBACK = "callback"  # the follow-up case (回访) a bad rating opens
+    COUNTER = "counter"  # a counter paused or resumed
+    NOTICE = "display.notice"  # the hall display's notice line changed
     COMMAND = "command"
     SECURITY = "security"
     LIST_SYNC = "list.sync"
@@ -85,6 +89,8 @@ DEFAULT_PRIORITY: dict[EventType, EventPriority] = {
     EventType.ALARM: EventPriority.ALARM,
     EventType.ASSIST_REQUEST: EventPriority.ALARM,
     EventType.ESCALATION: EventPriority.ALARM,
+    EventType.CALLBACK: EventPriority.ALARM,
+    EventType.NOTICE: EventPriority.INFO,
     EventType.SECURITY: EventPriority.ALARM,
     EventType.OUTBOX_EVICTED: EventPriority.ALARM,
     EventType.OUTBOX_PURGED: EventPriority.ALARM,
