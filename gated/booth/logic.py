@@ -342,10 +342,16 @@ class BoothLogic:
         self.cases.reraise_due(b, now)
 
     def status(self, conn: Any) -> dict[str, Any]:
-        day = self.now().date()
+        now = self.now()
+        day = now.date()
+        services = self.queue.stats(conn, day)
+        for sid, s in services.items():
+            s["wait_min"] = self.queue.wait_minutes(conn, sid, s["waiting"], now)
         return {
             "waiting": self.queue.waiting_count(conn),
-            "services": self.queue.stats(conn, day),
+            "services": services,
+            "counters": self.queue.counters(conn),
+            "calls": self.queue.recent_calls(conn, day),
             "open_assists": Cases.open_cases(conn, CaseKind.ASSIST),
             "open_escalations": Cases.open_cases(conn, CaseKind.ESCALATION),
             "reprints": Printing.pending(conn),

@@ -11,6 +11,9 @@ Calling order (``call_next``), for the services a counter serves:
    regular tickets waited;
 3. otherwise the regular lane, first come first served.
 The run counter is one per hall (not per counter), so the bound holds for the hall as a whole.
+
+A paused counter (the clerk stepped away: ``pause_counter``) calls nobody and does not count as
+open in wait estimates until it is resumed; the pause is a row, so it survives a restart.
 """
 
 from __future__ import annotations
@@ -92,7 +95,11 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         service TEXT NOT NULL, day TEXT NOT NULL, last INTEGER NOT NULL,
         PRIMARY KEY (service, day))""")
     db.execute("""CREATE TABLE IF NOT EXISTS q_counters (
-        counter TEXT PRIMARY KEY, services TEXT NOT NULL, last_call TEXT)""")
+        counter TEXT PRIMARY KEY, services TEXT NOT NULL, last_call TEXT,
+        paused INTEGER NOT NULL DEFAULT 0)""")
+    columns = {r[1] for r in db.execute("PRAGMA table_info(q_counters)").fetchall()}
+    if "paused" not in columns:  # a state file from before counters could pause
+        db.execute("ALTER TABLE q_counters ADD COLUMN paused INTEGER NOT NULL DEFAULT 0")
     db.execute("""CREATE TABLE IF NOT EXISTS q_service_times (
         id INTEGER PRIMARY KEY AUTOINCREMENT, service TEXT NOT NULL, seconds REAL NOT NULL)""")
     db.execute("CREATE TABLE IF NOT EXISTS q_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
@@ -151,7 +158,10 @@ class Queue:
     # ------------------------------------------------------------------ calling
     def call_next(self, conn: sqlite3.Connection, counter: str, services: list[str] | None,
                   now: datetime) -> Ticket | None:
-        """Close the counter's current ticket as served and call the next one, or None."""
+        """Close the counter's current ticket as served and call the next one, or None.
+        A paused counter calls nobody (``counter_paused``)."""
+        if self.is_paused(conn, counter):
+            raise QueueError("counter_paused", f"counter {counter} is paused; resume it first")
         services = self._services_for(conn, counter, services)
         self._close_current(conn, counter, TicketState.SERVED, now)
         marks = ",".join("?" * len(services))
@@ -257,12 +267,75 @@ class Queue:
         return float(row[0]) / 60.0
 
     def open_counters(self, conn: sqlite3.Connection, service: str, now: datetime) -> int:
+        """Counters serving ``service`` that called in the last hour and are not paused."""
         since = (now - COUNTER_IDLE).isoformat()
         n = 0
-        for services, last in conn.execute("SELECT services, last_call FROM q_counters"):
+        for services, last in conn.execute("SELECT services, last_call FROM q_counters "
+                                           "WHERE paused = 0"):
             if last and last >= since and service in json.loads(services):
                 n += 1
         return n
+
+    # ------------------------------------------------------------------ counters
+    def set_paused(self, conn: sqlite3.Connection, counter: str, paused: bool) -> bool:
+        """Pause or resume a counter; True when that changed something. A paused counter
+        keeps its current ticket (the clerk may finish it) but calls nobody."""
+        if self.is_paused(conn, counter) == paused:
+            return False
+        services = self._services_for(conn, counter, None)
+        conn.execute("INSERT INTO q_counters (counter, services, paused) VALUES (?, ?, ?) "
+                     "ON CONFLICT(counter) DO UPDATE SET paused = excluded.paused",
+                     (counter, json.dumps(services), int(paused)))
+        return True
+
+    @staticmethod
+    def is_paused(conn: sqlite3.Connection, counter: str) -> bool:
+        row = conn.execute("SELECT paused FROM q_counters WHERE counter = ?",
+                           (counter,)).fetchone()
+        return bool(row and row[0])
+
+    def current_or_none(self, conn: sqlite3.Connection, counter: str) -> Ticket | None:
+        try:
+            return self.current(conn, counter)
+        except QueueError:
+            return None
+
+    def counters(self, conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+        """Every counter known (configured or that has called): its services, whether it is
+        paused, and its current ticket (number, service, when issued and called)."""
+        out: dict[str, dict[str, Any]] = {
+            c: {"services": s, "paused": False, "last_call": None, "current": None}
+            for c, s in self.cfg.queue.counters.items()}
+        for counter, services, last, paused in conn.execute(
+                "SELECT counter, services, last_call, paused FROM q_counters"):
+            out[counter] = {"services": self.cfg.queue.counters.get(counter) or
+                            json.loads(services), "paused": bool(paused), "last_call": last,
+                            "current": None}
+        for tid, number, service, counter, issued, called, recalls in conn.execute(
+                "SELECT ticket_id, number, service, counter, issued_at, called_at, recalls "
+                "FROM q_tickets WHERE state = 'called'"):
+            entry = out.setdefault(counter, {"services": self._services_for(conn, counter, None),
+                                             "paused": False, "last_call": called,
+                                             "current": None})
+            entry["current"] = {"ticket_id": tid, "number": number, "service": service,
+                                "issued_at": issued, "called_at": called, "recalls": recalls}
+        return out
+
+    def recent_calls(self, conn: sqlite3.Connection, day: date,
+                     limit: int = 10) -> list[dict[str, Any]]:
+        """Today's latest calls, newest first: number, service, counter, when, and state."""
+        rows = conn.execute(
+            "SELECT ticket_id, number, service, counter, called_at, state, recalls FROM q_tickets "
+            "WHERE day = ? AND called_at IS NOT NULL ORDER BY called_at DESC, ord DESC LIMIT ?",
+            (day.isoformat(), limit))
+        keys = ("ticket_id", "number", "service", "counter", "called_at", "state", "recalls")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def wait_minutes(self, conn: sqlite3.Connection, service: str, waiting: int,
+                     now: datetime) -> int:
+        """The approximate wait of the last person in line for ``service`` (whole minutes)."""
+        counters = max(1, self.open_counters(conn, service, now))
+        return math.ceil(waiting * self.service_minutes(conn, service) / counters)
 
     def stats(self, conn: sqlite3.Connection, day: date) -> dict[str, dict[str, Any]]:
         """Per service, today: waiting, called, served, no-shows, average and max wait (min)."""

@@ -165,8 +165,13 @@ def register_commands(registry: CommandRegistry, host: Host, *, loop: StateLoop,
                 now = booth.now()
                 q = booth.queue
                 if name == "call_next":
-                    q.touch_counter(b.conn, counter, services, now)
+                    done = q.current_or_none(b.conn, counter)
                     t = q.call_next(b.conn, counter, services, now)
+                    q.touch_counter(b.conn, counter, services, now)
+                    if done is not None:  # call_next closes the current ticket as served
+                        b.emit(EventType.TICKET_CLOSED, {"action": "served", "counter": counter,
+                                                         "by": "call_next",
+                                                         **q.get(b.conn, done.ticket_id).public()})
                     if t is None:
                         return {"ok": True, "ticket": None, "message": "nobody waiting"}
                 elif name == "recall":
@@ -187,6 +192,21 @@ def register_commands(registry: CommandRegistry, host: Host, *, loop: StateLoop,
                        ("recall", "counter=<id>"), ("no_show", "counter=<id>"),
                        ("served", "counter=<id>"), ("transfer", "counter=<id> service=<id>")):
         reg(name, calling(name), help=help)
+
+    def pause(paused: bool) -> Handler:
+        def handler(a: dict[str, Any]) -> dict[str, Any]:
+            counter = str(_arg(a, "counter", (str, int)))
+
+            def job(b: Batch) -> dict[str, Any]:
+                changed = booth.queue.set_paused(b.conn, counter, paused)
+                state = "paused" if paused else "open"
+                if changed:
+                    b.emit(EventType.COUNTER, {"counter": counter, "state": state})
+                return {"ok": True, "counter": counter, "state": state, "changed": changed}
+            return on_state(job)
+        return handler
+    reg("pause_counter", pause(True), help="counter=<id>: calls nobody until resumed")
+    reg("resume_counter", pause(False), help="counter=<id>")
 
     reg("queue_stats", lambda a: on_state(
         lambda b: {"ok": True, "services": booth.queue.stats(b.conn, booth.now().date())}),

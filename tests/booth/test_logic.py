@@ -193,6 +193,16 @@ def test_calling_commands(booth: Booth) -> None:
     stats = booth.cmd("queue_stats")["services"]
     assert stats["general"]["waiting"] + stats["general"]["called"] >= 2
     booth.wait_event("ticket.called", lambda e: e["data"]["action"] == "recall")
+    # call_next closes the counter's ticket as served, and says so in an event
+    current = booth.cmd("call_next", counter="1")["ticket"]
+    assert booth.cmd("call_next", counter="1")["ok"]
+    closed = booth.wait_event("ticket.closed", lambda e: e["data"]["number"] == current["number"])
+    assert closed["data"]["state"] == "served" and closed["data"]["by"] == "call_next"
+    assert booth.cmd("pause_counter", counter="1")["changed"]
+    assert booth.cmd("call_next", counter="1")["reason"] == "counter_paused"
+    assert booth.d.status()["queue"]["counters"]["1"]["paused"]
+    assert booth.cmd("resume_counter", counter="1")["state"] == "open"
+    assert [e["data"]["state"] for e in booth.events("counter")] == ["paused", "open"]
 
 
 def test_sync_lists_without_mqtt_says_so(booth: Booth) -> None:

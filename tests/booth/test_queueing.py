@@ -205,3 +205,42 @@ def test_no_regular_ticket_starves(conn: sqlite3.Connection, steps: list[tuple[s
                 if had_regular:
                     prio_streak += 1
                     assert prio_streak <= run
+
+
+def test_a_paused_counter_calls_nobody_and_is_not_counted_open(conn: sqlite3.Connection) -> None:
+    q = Queue(CFG)
+    for i in range(3):
+        q.issue(conn, "social", T0 + timedelta(seconds=i))
+    for c in ("c1", "c2"):
+        q.touch_counter(conn, c, ["social"], T0)
+        q.call_next(conn, c, ["social"], T0)
+    assert q.open_counters(conn, "social", T0) == 2
+    assert q.set_paused(conn, "c2", True) and not q.set_paused(conn, "c2", True)
+    assert q.open_counters(conn, "social", T0) == 1
+    assert q.wait_minutes(conn, "social", 1, T0) == 5  # one open counter, default 5 min
+    with pytest.raises(QueueError) as e:
+        q.call_next(conn, "c2", ["social"], T0)
+    assert e.value.reason == "counter_paused"
+    board = q.counters(conn)
+    assert board["c2"]["paused"] and board["c2"]["current"]["number"] == "1B0002"  # kept
+    assert q.set_paused(conn, "c2", False)
+    called = q.call_next(conn, "c2", ["social"], T0 + timedelta(minutes=1))
+    assert called is not None and called.number == "1B0003"
+    calls = q.recent_calls(conn, T0.date())
+    assert [c["number"] for c in calls] == ["1B0003", "1B0002", "1B0001"]
+    assert calls[0]["counter"] == "c2"
+
+
+def test_the_paused_column_is_added_to_an_older_state_file(tmp_path: Path) -> None:
+    store = Store(tmp_path, [])
+    store.open()
+    store.conn.execute("CREATE TABLE q_counters (counter TEXT PRIMARY KEY, services TEXT NOT "
+                       "NULL, last_call TEXT)")
+    store.conn.execute("INSERT INTO q_counters VALUES ('c1', ?, NULL)", ('["general"]',))
+    store.close()
+    store = Store(tmp_path, [queueing.ensure_schema])
+    store.open()
+    try:
+        assert Queue(CFG).set_paused(store.conn, "c1", True)
+    finally:
+        store.close()
