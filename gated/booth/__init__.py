@@ -15,11 +15,14 @@ from gated.booth.lists import (
     report_refused,
 )
 from gated.booth.logic import BoothLogic
+from gated.booth.notice import clean as clean_notice
 from gated.booth.queueing import QueueError, TicketState
+from gated.booth.ratings import RatingSource
 from gated.booth.ticket import test_ticket_document
 
 __all__ = [
     "BoothLogic", "CaseError", "CaseKind", "DeviceDirectory", "ListError", "ListKind", "Lists",
-    "QueueError", "SnapshotAssembler", "TicketState", "canonical", "parse_snapshot",
+    "QueueError", "RatingSource", "SnapshotAssembler", "TicketState", "canonical",
+    "clean_notice", "parse_snapshot",
     "report_refused", "test_ticket_document",
 ]

@@ -1,4 +1,5 @@
-"""Assistance requests and "办不成事找局长" escalations: open items that someone must answer.
+"""Assistance requests, "办不成事找局长" escalations and rating callbacks (回访): open items that
+someone must answer.
 
 Both are rows in ``b_cases`` so they survive restarts and appear in the status until closed.
 An assist request (elderly visitor, assist button, guard flag) lights the zone's assist lamp and
@@ -7,6 +8,11 @@ again as an alarm, once per period. An escalation carries the ticket, service, w
 the counters the ticket went through, nothing personal; the centre acknowledges it
 (``escalation_ack``) and later closes it with an outcome (``escalation_close``); unacknowledged
 it is raised again every ``priority.escalation_reraise_s``.
+A callback is opened by a bad rating (不满意, 非常不满意): it carries the ticket, service, counter,
+level and reason tag, nothing personal; the centre acknowledges it (``callback_ack``), records
+the call (``callback_done``: state ``called_back``) and closes it with an outcome
+(``callback_close``); until it is called back it is raised again every
+``rating.callback_reraise_s``.
 Sensitive reasons (disability, pregnancy) are never written here: a case only says "assist".
 """
 
@@ -30,12 +36,20 @@ log = structlog.get_logger(__name__)
 class CaseKind(enum.StrEnum):
     ASSIST = "assist"
     ESCALATION = "escalation"
+    CALLBACK = "callback"
 
 
 class CaseState(enum.StrEnum):
     OPEN = "open"
     ACKED = "acked"
+    CALLED_BACK = "called_back"  # callbacks only: the citizen was called
     CLOSED = "closed"
+
+
+#: States in which an unanswered case is raised again, per kind.
+_RERAISED: dict[CaseKind, tuple[str, ...]] = {
+    CaseKind.ASSIST: ("open",), CaseKind.ESCALATION: ("open",),
+    CaseKind.CALLBACK: ("open", "acked")}
 
 
 class CaseError(Exception):
@@ -75,6 +89,25 @@ class Cases:
                                       "number": number, "raises": 1, **detail})
         return case_id
 
+    def open_callback(self, b: Batch, now: datetime, detail: dict[str, Any], *,
+                      ticket_id: str, number: str) -> str:
+        """A bad rating's follow-up case; ``detail`` has service, counter, level, reason."""
+        case_id = new_event_id()
+        self._insert(b.conn, case_id, CaseKind.CALLBACK, None, ticket_id, number, detail, now)
+        b.emit(EventType.CALLBACK, {"case_id": case_id, "state": "open", "ticket_id": ticket_id,
+                                    "number": number, "raises": 1, **detail})
+        return case_id
+
+    def called_back(self, b: Batch, case_id: str, by: str, note: str) -> None:
+        """The citizen of a callback case was called (from open or acknowledged)."""
+        row = self._get(b.conn, case_id, CaseKind.CALLBACK)
+        if row["state"] not in (CaseState.OPEN, CaseState.ACKED):
+            raise CaseError(f"already_{row['state']}")
+        b.conn.execute("UPDATE b_cases SET state = 'called_back', acked_by = coalesce(acked_by, "
+                       "?) WHERE id = ?", (by, case_id))
+        b.emit(EventType.CALLBACK, {"case_id": case_id, "state": "called_back", "by": by,
+                                    "note": note, "number": row["number"]})
+
     def open_from_button(self, b: Batch, now: datetime, device: str) -> str | None:
         """The escalation button: one unanswered case per button. Presses while the last one
         is still open add nothing (it is raised again on its own schedule), so a visitor
@@ -99,6 +132,9 @@ class Cases:
                        (by, case_id))
         if kind is CaseKind.ASSIST:
             b.emit(EventType.ASSIST_ACK, {"case_id": case_id, "by": by, "zone": row["zone"]})
+        elif kind is CaseKind.CALLBACK:
+            b.emit(EventType.CALLBACK, {"case_id": case_id, "state": "acked", "by": by,
+                                        "number": row["number"]})
         else:
             b.emit(EventType.ESCALATION, {"case_id": case_id, "state": "acked", "by": by,
                                           "number": row["number"]})
@@ -113,6 +149,9 @@ class Cases:
         if kind is CaseKind.ESCALATION:
             b.emit(EventType.ESCALATION, {"case_id": case_id, "state": "closed",
                                           "outcome": outcome, "number": row["number"]})
+        elif kind is CaseKind.CALLBACK:
+            b.emit(EventType.CALLBACK, {"case_id": case_id, "state": "closed",
+                                        "outcome": outcome, "number": row["number"]})
         else:
             b.emit(EventType.ASSIST_ACK, {"case_id": case_id, "closed": True, "zone": row["zone"]})
 
@@ -120,13 +159,16 @@ class Cases:
         """Raise again every open case nobody answered within its period."""
         n = 0
         periods = {CaseKind.ASSIST: self.cfg.priority.assist_escalate_s,
-                   CaseKind.ESCALATION: self.cfg.priority.escalation_reraise_s}
+                   CaseKind.ESCALATION: self.cfg.priority.escalation_reraise_s,
+                   CaseKind.CALLBACK: self.cfg.rating.callback_reraise_s}
         for kind, period in periods.items():
             cutoff = (now - timedelta(seconds=period)).isoformat()
+            states = _RERAISED[kind]
             rows = b.conn.execute(
-                "SELECT id, zone, ticket_id, number, detail, raises, opened_at FROM b_cases "
-                "WHERE state = 'open' AND kind = ? AND raised_at <= ?", (str(kind), cutoff))
-            for case_id, zone, ticket_id, number, detail, raises, opened in rows.fetchall():
+                "SELECT id, zone, ticket_id, number, detail, raises, opened_at, state FROM "
+                f"b_cases WHERE state IN ({','.join('?' * len(states))}) AND kind = ? "
+                "AND raised_at <= ?", (*states, str(kind), cutoff))
+            for case_id, zone, ticket_id, number, detail, raises, opened, state in rows.fetchall():
                 b.conn.execute("UPDATE b_cases SET raised_at = ?, raises = raises + 1 "
                                "WHERE id = ?", (now.isoformat(), case_id))
                 waited = round((now - datetime.fromisoformat(opened)).total_seconds())
@@ -135,6 +177,8 @@ class Cases:
                 if kind is CaseKind.ASSIST:
                     b.emit(EventType.ALARM, {"kind": "assist_unanswered", "zone": zone,
                                              **payload})
+                elif kind is CaseKind.CALLBACK:
+                    b.emit(EventType.CALLBACK, {**payload, "state": state, "reraised": True})
                 else:
                     b.emit(EventType.ESCALATION, {"state": "open", "reraised": True, **payload})
                 n += 1

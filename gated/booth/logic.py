@@ -4,7 +4,8 @@ Runs only on the state thread. For every presentation it builds a privacy-safe c
 asks ``policy.decide``, commits the credential, decision, ticket and assist events in the
 batch's transaction, and only then (``after_commit``) pulses the gate and prints the ticket.
 This module dispatches; each part is its own module: ``gates`` (openings, zone modes, lamp),
-``printing`` (tickets and reprints), ``cases`` (assist requests, escalations), ``guests`` and
+``printing`` (tickets and reprints), ``cases`` (assist requests, escalations, callbacks),
+``ratings`` (好差评), ``notice`` (the display's notice line), ``guests`` and
 ``next_tap`` (what waits for the next tap), ``queueing`` (numbers and calling). Durable state
 lives in SQLite; the few transient flags in memory are restored by ``on_rollback`` when a
 batch is re-run.
@@ -36,13 +37,14 @@ from drivers.base import (
     QrRead,
     UnreadableCard,
 )
-from gated.booth import cases, checkins, gates, guests, printing, queueing
+from gated.booth import cases, checkins, gates, guests, notice, printing, queueing, ratings
 from gated.booth.cases import CaseKind, Cases
 from gated.booth.devices import DeviceDirectory
 from gated.booth.gates import Gates
 from gated.booth.next_tap import NextTap
 from gated.booth.printing import Printing
 from gated.booth.queueing import Lane, Queue, Ticket
+from gated.booth.ratings import Ratings
 from gated.booth.ticket import TicketInfo, ticket_document
 from gated.config import GatedConfig
 from gated.policy import (
@@ -80,7 +82,7 @@ UNREADABLE_MESSAGES = {Unreadable.PRESENT_AGAIN: "请重新放置身份证 (pres
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    for part in (queueing, printing, cases, gates, guests, checkins):
+    for part in (queueing, printing, cases, gates, guests, checkins, ratings, notice):
         part.ensure_schema(db)
 
 
@@ -97,6 +99,7 @@ class BoothLogic:
         self.queue = Queue(cfg)
         self.printing = Printing(devices)
         self.cases = Cases(cfg)
+        self.ratings = Ratings(cfg, self.queue, self.cases)
         self.gates = Gates(cfg, devices)
         self.next_tap = NextTap(cfg.priority.assist_window_s)
         self._denied: dict[str, deque[float]] = defaultdict(deque)
@@ -110,6 +113,7 @@ class BoothLogic:
             self.code_keys = code_keys
         self.queue = Queue(cfg)
         self.cases = Cases(cfg)
+        self.ratings = Ratings(cfg, self.queue, self.cases)
         self.gates.cfg = cfg
         self.next_tap.window_s = cfg.priority.assist_window_s
 
@@ -354,6 +358,9 @@ class BoothLogic:
             "calls": self.queue.recent_calls(conn, day),
             "open_assists": Cases.open_cases(conn, CaseKind.ASSIST),
             "open_escalations": Cases.open_cases(conn, CaseKind.ESCALATION),
+            "open_callbacks": Cases.open_cases(conn, CaseKind.CALLBACK),
+            "ratings_today": Ratings.today(conn, day.isoformat()),
+            "notice": notice.current(conn),
             "reprints": Printing.pending(conn),
             "zone_modes": {z: str(m) for z, m in self.gates.zone_modes(conn).items()},
             "armed": self.next_tap.armed(),

@@ -29,6 +29,9 @@ from gated.booth import (
     parse_snapshot,
     test_ticket_document,
 )
+from gated.commands.args import ArgError
+from gated.commands.args import arg as _arg
+from gated.commands.desk import register_desk
 from gated.commands.registry import CommandRegistry
 from gated.config import GatedConfig, ZoneMode
 from gated.policy import AssistKind, PriorityReason
@@ -39,12 +42,6 @@ log = structlog.get_logger(__name__)
 CALL_TIMEOUT_S = 5.0
 LIST_IMPORT_MAX_BYTES = 64 * 1024 * 1024  # a whole list from a file (``gated lists import``)
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-class ArgError(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 class Host(Protocol):
@@ -193,20 +190,7 @@ def register_commands(registry: CommandRegistry, host: Host, *, loop: StateLoop,
                        ("served", "counter=<id>"), ("transfer", "counter=<id> service=<id>")):
         reg(name, calling(name), help=help)
 
-    def pause(paused: bool) -> Handler:
-        def handler(a: dict[str, Any]) -> dict[str, Any]:
-            counter = str(_arg(a, "counter", (str, int)))
-
-            def job(b: Batch) -> dict[str, Any]:
-                changed = booth.queue.set_paused(b.conn, counter, paused)
-                state = "paused" if paused else "open"
-                if changed:
-                    b.emit(EventType.COUNTER, {"counter": counter, "state": state})
-                return {"ok": True, "counter": counter, "state": state, "changed": changed}
-            return on_state(job)
-        return handler
-    reg("pause_counter", pause(True), help="counter=<id>: calls nobody until resumed")
-    reg("resume_counter", pause(False), help="counter=<id>")
+    register_desk(reg, on_state, booth)
 
     reg("queue_stats", lambda a: on_state(
         lambda b: {"ok": True, "services": booth.queue.stats(b.conn, booth.now().date())}),
@@ -307,15 +291,6 @@ def _guarded(name: str, fn: Handler) -> Handler:
             log.warning("command_bad_args", command=name, error=str(e))
             return {"ok": False, "reason": "bad_args", "message": str(e)}
     return run
-
-
-def _arg(a: dict[str, Any], key: str, typ: type | tuple[type, ...]) -> Any:
-    if key not in a:
-        raise ArgError("missing_arg", f"missing argument {key!r}")
-    value = a[key]
-    if not isinstance(value, typ):
-        raise ArgError("bad_arg", f"argument {key!r} has the wrong type")
-    return value
 
 
 def _zone(cfg: GatedConfig, a: dict[str, Any]) -> str:

@@ -136,6 +136,56 @@ class PriorityConfig(Strict):
     denied_window_s: float = Field(default=300.0, gt=0)
 
 
+class RatingLevel(enum.StrEnum):
+    """The five levels of the 好差评 scale, best first; the value is the wire and config name,
+    ``label`` the words the citizen sees."""
+
+    VERY_SATISFIED = "very_satisfied"
+    SATISFIED = "satisfied"
+    BASIC = "basic"
+    DISSATISFIED = "dissatisfied"
+    VERY_DISSATISFIED = "very_dissatisfied"
+
+    @property
+    def label(self) -> str:
+        return _RATING_LABELS[self]
+
+    @property
+    def bad(self) -> bool:
+        """不满意 and 非常不满意 open a callback case (回访)."""
+        return self in (RatingLevel.DISSATISFIED, RatingLevel.VERY_DISSATISFIED)
+
+
+_RATING_LABELS = {RatingLevel.VERY_SATISFIED: "非常满意", RatingLevel.SATISFIED: "满意",
+                  RatingLevel.BASIC: "基本满意", RatingLevel.DISSATISFIED: "不满意",
+                  RatingLevel.VERY_DISSATISFIED: "非常不满意"}
+
+
+class RatingConfig(Strict):
+    """好差评: a citizen's rating of a served ticket, from the counter's pad or the ticket QR."""
+
+    reasons: list[str] = Field(
+        default_factory=lambda: ["等候时间长", "服务态度", "一次没办成", "流程复杂", "环境设施",
+                                 "其他"],
+        description="reason tags a citizen may add; the rating command accepts only these")
+    callback_reraise_s: float = Field(
+        default=4 * 3600.0, gt=0, description="a callback not yet called back is raised again")
+    max_age_h: float = Field(default=24.0, gt=0,
+                             description="a ticket served longer ago is not rated")
+    pad_timeout_s: float = Field(default=60.0, ge=5, le=600,
+                                 description="the pad shows the scale this long after 'served'")
+
+    @field_validator("reasons")
+    @classmethod
+    def _check_reasons(cls, v: list[str]) -> list[str]:
+        for r in v:
+            if not 0 < len(r) <= 16:
+                raise ValueError(f"reason tag {r!r} must have 1-16 characters")
+        if len(set(v)) != len(v):
+            raise ValueError("reason tags must be distinct")
+        return v
+
+
 class TicketConfig(Strict):
     rating_url: str = Field(
         default="https://pj.example.gov.cn/r?t={ticket_id}",

@@ -19,6 +19,7 @@ from gated.config.hall import (
     AppointmentsConfig,
     PriorityConfig,
     QueueConfig,
+    RatingConfig,
     ScheduleConfig,
     ServiceConfig,
     TicketConfig,
@@ -159,6 +160,7 @@ class GatedConfig(Strict):
     priority: PriorityConfig = PriorityConfig()
     ticket: TicketConfig = TicketConfig()
     appointments: AppointmentsConfig = AppointmentsConfig()
+    rating: RatingConfig = RatingConfig()
     devices: dict[str, DeviceConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")

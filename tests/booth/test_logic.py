@@ -339,3 +339,28 @@ def test_corrupted_outbox_is_moved_aside_and_reported(tmp_path: Path) -> None:
             assert booth.cmd("manual_ticket")["ok"]  # and the booth serves on the new store
         finally:
             d.stop()
+
+
+def test_front_desk_commands_rate_callbacks_and_notice(booth: Booth) -> None:
+    assert booth.cmd("manual_ticket")["ok"]
+    assert booth.cmd("call_next", counter="4")["ok"]
+    assert booth.cmd("rate", ticket="A001", level="satisfied")["reason"] == "not_served"
+    assert booth.cmd("served", counter="4")["ok"]
+    assert booth.cmd("rate", ticket="A001", level="meh")["reason"] == "bad_level"
+    bad = booth.cmd("rate", ticket="A001", level="dissatisfied", reason="等候时间长",
+                    source="qr")
+    case = bad["case_id"]
+    assert bad["ok"] and case
+    assert booth.cmd("rate", ticket="A001", level="satisfied")["reason"] == "already_rated"
+    assert [c["case_id"] for c in booth.d.status()["queue"]["open_callbacks"]] == [case]
+    assert booth.cmd("callback_ack", case_id=case, by="centre-1")["ok"]
+    assert booth.cmd("callback_done", case_id=case, note="x" * 201)["reason"] == "too_long"
+    assert booth.cmd("callback_done", case_id=case, note="called")["ok"]
+    assert booth.cmd("callback_close", case_id=case, outcome="resolved")["ok"]
+    assert booth.d.status()["queue"]["open_callbacks"] == []
+    rating = booth.wait_event("rating")
+    assert (rating["data"]["counter"], rating["data"]["source"]) == ("4", "qr")
+    assert booth.cmd("set_notice", text="今日 社保窗口\n暂停至 14:00\u202e", by="g1")["ok"]
+    assert booth.d.status()["queue"]["notice"]["text"] == "今日 社保窗口 暂停至 14:00"
+    assert booth.cmd("set_notice", text="长" * 201)["reason"] == "bad_args"
+    assert booth.wait_event("display.notice")["data"]["by"] == "g1"
