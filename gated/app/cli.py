@@ -6,16 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gated import __version__
-from gated.config import (
-    DEFAULT_CONFIG_PATH,
-    ConfigError,
-    GatedConfig,
-    check_config,
-    load_config,
-)
+from gated.config import DEFAULT_CONFIG_PATH, ConfigError
+
+if TYPE_CHECKING:  # the daemon's model loads every driver's settings: `gated hall` never does
+    from gated.config import GatedConfig
 
 EX_CONFIG = 78
 
@@ -92,12 +89,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> GatedConfig:
+    from gated.config import load_config
+
     return load_config(args.config)
 
 
 def _run(args: argparse.Namespace) -> int:
     from gated.app.daemon import Daemon, StartupError
     from gated.app.logs import configure_logging
+    from gated.config import check_config
     from gated.state import StorageError
 
     cfg = check_config(args.config)  # a config that cannot work is refused here, rc 78
@@ -114,6 +114,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from gated.config import check_config, load_config
+
     cfg = load_config(args.file) if args.no_files else check_config(args.file)
     print(f"{args.file}: ok (site {cfg.site.id}, booth {cfg.booth.id}, "
           f"{len(cfg.devices)} device(s), {len(cfg.services)} service(s))")

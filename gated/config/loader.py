@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,33 +17,12 @@ from pydantic import BaseModel, ValidationError
 
 from drivers.registry import settings_models
 from gated.config.checks import file_problems
+from gated.config.common import DEFAULT_CONFIG_PATH, ConfigError, ConfigProblem
 from gated.config.model import GatedConfig
 from gated.config.problems import CrossCheckError
 
-DEFAULT_CONFIG_PATH = Path("/etc/gated/gated.toml")
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    path: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f" (line {self.line})" if self.line else ""
-        return f"{self.path or '<file>'}{where}: {self.message}"
-
-
-class ConfigError(Exception):
-    """Every problem of one config file; ``str()`` lists them one per line."""
-
-    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(
-            f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems)
-        )
-
+__all__ = ["DEFAULT_CONFIG_PATH", "ConfigError", "ConfigProblem", "check_config", "load_config",
+           "parse_config"]
 
 def check_config(path: str | Path) -> GatedConfig:
     """``load_config`` plus the files the config names (keys, credentials, state directory),

@@ -7,7 +7,6 @@ told apart by ``type`` (``drivers.registry``). Every model is strict: unknown ke
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Union
 
@@ -15,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from drivers.registry import settings_models
 from drivers.settings import DeviceSettings, Strict, ZonedSettings
+from gated.config.common import LogConfig
 from gated.config.hall import (
     AppointmentsConfig,
     PriorityConfig,
@@ -26,6 +26,7 @@ from gated.config.hall import (
     ZoneConfig,
     ZoneKind,
 )
+from gated.config.hall_web import HallWebConfig
 from gated.config.problems import CrossCheckError, Problem, timezone_problem
 
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -34,19 +35,6 @@ if TYPE_CHECKING:
     DeviceConfig = DeviceSettings
 else:  # the union of every registered driver's settings, told apart by their ``type``
     DeviceConfig = Annotated[Union[settings_models()], Field(discriminator="type")]  # noqa: UP007
-
-
-class LogLevel(enum.StrEnum):
-    DEBUG = "debug"
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-class LogFormat(enum.StrEnum):
-    AUTO = "auto"  # console on a terminal, JSON lines otherwise (systemd journal)
-    JSON = "json"
-    CONSOLE = "console"
 
 
 class SiteConfig(Strict):
@@ -71,11 +59,6 @@ class SiteConfig(Strict):
 class BoothConfig(Strict):
     id: str = Field(pattern=_SLUG)
     name: str = ""
-
-
-class LogConfig(Strict):
-    level: LogLevel = LogLevel.INFO
-    format: LogFormat = LogFormat.AUTO
 
 
 class OutboxConfig(Strict):
@@ -161,6 +144,7 @@ class GatedConfig(Strict):
     ticket: TicketConfig = TicketConfig()
     appointments: AppointmentsConfig = AppointmentsConfig()
     rating: RatingConfig = RatingConfig()
+    hall: HallWebConfig = HallWebConfig()
     devices: dict[str, DeviceConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
