@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--mqtt", default="127.0.0.1:1883",
                     help="broker host:port, or 'off' (events wait in the outbox either way)")
     sp.add_argument("--seed", type=int, default=None)
+    sp = cmd("hall", "the hall's screens: web service for display, counters, rating, guard",
+             _hall)
+    sp.add_argument("action", nargs="?", choices=["serve", "passwd"], default="serve",
+                    help="serve (default) | passwd: print the salted hash of a PIN for "
+                         "[hall.users.<id>] secret")
+    sp.add_argument("--stdin", action="store_true", help="passwd: read the PIN from stdin")
     cmd("status", "show the running daemon's status", _status)
     sp = cmd("outbox", "inspect the event outbox", _outbox)
     sp.add_argument("action", choices=["stats", "peek", "dead"])
@@ -127,6 +133,19 @@ def _simulate(args: argparse.Namespace) -> int:
 
     return run_simulation(args.dir, visitors_per_min=args.visitors_per_min,
                           duration=args.duration, mqtt=args.mqtt, seed=args.seed)
+
+
+def _hall(args: argparse.Namespace) -> int:
+    from gated.hall import passwd, run_hall
+
+    if args.action == "passwd":
+        return passwd(stdin=args.stdin)
+    from gated.app.logs import configure_logging
+    from gated.config import load_hall_view
+
+    view = load_hall_view(args.config)
+    configure_logging(view.log.level, view.log.format, site=view.site.id, booth=view.booth.id)
+    return run_hall(view)
 
 
 def _status(args: argparse.Namespace) -> int:
