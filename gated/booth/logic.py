@@ -363,5 +363,7 @@ class BoothLogic:
             "notice": notice.current(conn),
             "reprints": Printing.pending(conn),
             "zone_modes": {z: str(m) for z, m in self.gates.zone_modes(conn).items()},
+            "zones": {z: {"name": zc.name, "kind": str(zc.kind), "mode": str(
+                self.gates.zone_modes(conn).get(z, zc.mode))} for z, zc in self.cfg.zones.items()},
             "armed": self.next_tap.armed(),
         }

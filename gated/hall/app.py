@@ -209,8 +209,10 @@ class Hall:
             try:
                 yield "retry: 2000\n\n"
                 yield _sse("view", self.view_of(kind))
-                if kind == "pad" and client.counter in self.feed.served:
-                    yield _sse("served", self.feed.served[client.counter])
+                last = self.feed.served.get(client.counter or "")
+                if kind == "pad" and last is not None and \
+                        time.time() - last["at"] < self.cfg.rating.pad_timeout_s:
+                    yield _sse("served", last)  # a pad opened just after "served" rates it
                 while not client.dropped:
                     try:
                         name, data = await asyncio.wait_for(client.queue.get(), KEEPALIVE_S)

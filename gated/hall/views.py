@@ -100,7 +100,9 @@ class Views:
             "callbacks": cases("open_callbacks"),
             "reprints": [{"number": r.get("number"), "ticket_id": r.get("ticket_id")}
                          for r in queue.get("reprints") or []],
-            "zones": queue.get("zone_modes") or {}, "armed": queue.get("armed") or {},
+            "zones": {z: v.get("mode") for z, v in (queue.get("zones") or {}).items()},
+            "zone_names": {z: v.get("name") for z, v in (queue.get("zones") or {}).items()},
+            "armed": queue.get("armed") or {},
             "notice": (queue.get("notice") or {}).get("text", ""),
             "devices": devices, "storage_ok": st.get("storage_ok"),
             "uplink": {"enabled": bool(uplink), "connected": bool(uplink.get("connected")),

@@ -29,8 +29,12 @@ from tests.support.hall import (
     free_port,
 )
 
-# Spoken fast and once, so a burst of calls is announced in seconds, not a minute.
+# Spoken fast and once, so a burst of calls is announced in seconds, not a minute; the two
+# counters serve both services.
 FAST_VOICE = """
+[queue]
+counters = { "3" = ["general", "social"], "4" = ["general", "social"] }
+
 [hall.voice]
 engine = ["espeak-ng", "-v", "cmn", "-s", "320", "-w", "{out}", "{text}"]
 repeat = 1
@@ -81,7 +85,14 @@ class Booth:
 def wait_js(page: Any, expr: str, timeout_ms: float = 10_000, arg: Any = None) -> Any:
     """Wait until the page's ``expr`` (a JS function of ``arg``) is truthy. A function, not a
     string: the pages' CSP rightly forbids eval, which Playwright would use for a string."""
-    return page.wait_for_function(expr, arg=arg, timeout=timeout_ms).json_value()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        return page.wait_for_function(expr, arg=arg, timeout=timeout_ms).json_value()
+    except PlaywrightTimeout:
+        seen = page.evaluate("() => JSON.stringify({reply: window.hallLastReply, state: "
+                             "window.hallState, text: document.body.innerText.slice(0, 600)})")
+        raise AssertionError(f"timed out waiting for {expr}; the page: {seen}") from None
 
 
 def sign_in(page: Any, user: str, pin: str, counter: str | None = None) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,13 @@ from gated.hall.voice import Voice, phrase, spoken_counter, spoken_number
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
                                   reason="espeak-ng and sox (scripts/test-all.sh installs them)")
+
+
+def run(coro: Any) -> Any:
+    """``asyncio.run`` on a thread of its own: Playwright's sync API keeps a loop running on
+    this one while the browser tests' fixture is alive."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(60)
 
 
 def sox_stat(path: Path) -> dict[str, float]:
@@ -45,18 +54,18 @@ def test_rendered_once_non_silent_and_plausibly_long(tmp_path: Path) -> None:
 
     async def twice() -> tuple[Path | None, Path | None]:
         return await asyncio.gather(voice.render(key), voice.render(key))
-    first, second = asyncio.run(twice())
+    first, second = run(twice())
     assert first is not None and first == second and voice.rendered == 1
     stats = sox_stat(first)
     assert 2.0 < stats["Length (seconds)"] < 12.0
     assert stats["RMS     amplitude"] > 0.02  # speech, not silence
-    assert asyncio.run(voice.render("0" * 32)) is None  # a key nobody made
-    assert asyncio.run(voice.render("../../etc/passwd")) is None
+    assert run(voice.render("0" * 32)) is None  # a key nobody made
+    assert run(voice.render("../../etc/passwd")) is None
 
 
 def test_a_broken_engine_is_logged_and_renders_nothing(tmp_path: Path) -> None:
     cfg = VoiceConfig(engine=["false", "{text}", "{out}"])
     voice = Voice(cfg, tmp_path)
-    assert asyncio.run(voice.render(voice.key("请 A 零零一 号"))) is None
+    assert run(voice.render(voice.key("请 A 零零一 号"))) is None
     missing = Voice(VoiceConfig(engine=["/nonexistent/tts", "{out}"]), tmp_path)
-    assert asyncio.run(missing.render(missing.key("x"))) is None
+    assert run(missing.render(missing.key("x"))) is None

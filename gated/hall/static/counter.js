@@ -1,6 +1,7 @@
 "use strict";
 // The counter terminal (/counter): the clerk's calling pad. Call next, recall, served, no-show,
-// transfer, pause/resume, with the keys of a physical calling pad (F1-F6 or 1-6). The counter
+// transfer, pause/resume, on the keys 1-6 of a USB numeric keypad (a calling pad; the top-row
+// digits work too; F-keys are not used: browsers keep F5, F6 and others for themselves). The counter
 // is the session's: the server never takes it from the page.
 (() => {
   const { ds, el, mount, action, why, live, signin, signout, minutesSince } = H;
@@ -19,12 +20,12 @@
     render();
   }
   const ACTIONS = [
-    ["F1", "呼叫下一位", () => run("call_next", {}, (t) => t ? "已呼叫 " + t.number : "没有等候的号")],
-    ["F2", "重呼", () => run("recall", {}, (t) => "已重呼 " + t.number)],
-    ["F3", "办结", () => run("served", {}, (t) => t.number + " 已办结，请评价")],
-    ["F4", "未到", () => run("no_show", {}, (t) => t.number + " 标记未到")],
-    ["F5", "转移", () => transfer()],
-    ["F6", "暂停/恢复", () => me().paused ? run("resume", {}, () => "窗口已恢复") : run("pause", {}, () => "窗口已暂停")],
+    ["1", "呼叫下一位", () => run("call_next", {}, (t) => t ? "已呼叫 " + t.number : "没有等候的号")],
+    ["2", "重呼", () => run("recall", {}, (t) => "已重呼 " + t.number)],
+    ["3", "办结", () => run("served", {}, (t) => t.number + " 已办结，请评价")],
+    ["4", "未到", () => run("no_show", {}, (t) => t.number + " 标记未到")],
+    ["5", "转移", () => transfer()],
+    ["6", "暂停/恢复", () => me().paused ? run("resume", {}, () => "窗口已恢复") : run("pause", {}, () => "窗口已暂停")],
   ];
 
   function transfer() {
@@ -50,7 +51,7 @@
           : el("div", { class: "c-none", id: "current-number" }, "—"));
     const buttons = el("section", { class: "c-pad" }, ACTIONS.map(([key, label, fn], i) =>
       el("button", { class: i === 0 ? "primary big" : "big", id: "btn-" + key, disabled: S.busy || !v || !v.daemon_ok, onclick: fn },
-        label, el("kbd", {}, key + " / " + (i + 1)))));
+        label, el("kbd", {}, key))));
     const options = v ? v.services.map((s) => el("option", { value: s.id }, s.name)) : [];
     const xfer = el("label", { class: "c-xfer" }, "转移到 ", el("select", { id: "transfer-to" }, el("option", { value: "" }, "选择业务"), options));
     const mine = new Set(c.services);
@@ -63,10 +64,8 @@
 
   document.addEventListener("keydown", (ev) => {
     if (ev.target && ["INPUT", "SELECT", "TEXTAREA"].includes(ev.target.tagName)) return;
-    const byF = ACTIONS.findIndex(([key]) => key === ev.key);
-    const byDigit = "123456".indexOf(ev.key);
-    const i = byF >= 0 ? byF : byDigit;
-    if (i >= 0) { ev.preventDefault(); ACTIONS[i][2](); }
+    const i = ACTIONS.findIndex(([key]) => key === ev.key);  // top row and keypad alike
+    if (i >= 0 && !ev.ctrlKey && !ev.altKey && !ev.metaKey) { ev.preventDefault(); ACTIONS[i][2](); }
   });
   setInterval(() => { for (const n of document.querySelectorAll("[data-since]")) n.textContent = minutesSince(n.dataset.since); }, 1000);
   live("counter", { view: (v) => { S.view = v; render(); } });
