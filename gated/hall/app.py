@@ -302,9 +302,10 @@ class Hall:
 
     async def rate(self, request: Request) -> Response:
         session = self._checked(request)
-        if session is None or session.role not in PAGE_ROLES["pad"]:
-            raise HallError(401 if session is None else 403, "forbidden",
-                            "the rating pad is signed in by its counter's clerk")
+        if session is None:
+            raise HallError(401, "not_signed_in", "the rating pad is signed in by its clerk")
+        if session.role not in PAGE_ROLES["pad"]:
+            raise HallError(403, "forbidden", "the rating pad is signed in by its clerk")
         args = rating_args(await json_body(request), self.cfg)
         served = self.feed.served.get(session.counter or "")
         if served is None or served.get("ticket_id") != args["ticket"] or \
