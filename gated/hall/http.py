@@ -7,7 +7,6 @@ little as possible before it is refused with 429.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -15,6 +14,8 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gated.wire import PayloadError, loads
 
 log = structlog.get_logger(__name__)
 
@@ -128,9 +129,10 @@ async def json_body(request: Request) -> Any:
         if len(raw) > MAX_BODY:
             raise HallError(413, "too_large", f"bodies are at most {MAX_BODY} bytes")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise HallError(400, "bad_json", "the body is not JSON") from None
+        body = loads(bytes(raw))  # bounded: nesting depth, number ranges
+    except PayloadError as e:
+        raise HallError(400, "bad_json", f"the body is not acceptable JSON ({e.reason})") \
+            from None
     if not isinstance(body, dict):
         raise HallError(400, "bad_body", "the body must be a JSON object")
     return body
