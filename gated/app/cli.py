@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--mqtt", default="127.0.0.1:1883",
                     help="broker host:port, or 'off' (events wait in the outbox either way)")
     sp.add_argument("--seed", type=int, default=None)
+    sp.add_argument("--hall", default="127.0.0.1:8080",
+                    help="where the hall's screens listen (host:port), or 'off'")
     sp = cmd("hall", "the hall's screens: web service for display, counters, rating, guard",
              _hall)
     sp.add_argument("action", nargs="?", choices=["serve", "passwd"], default="serve",
@@ -132,7 +134,8 @@ def _simulate(args: argparse.Namespace) -> int:
     from gated.app.simulate import run_simulation
 
     return run_simulation(args.dir, visitors_per_min=args.visitors_per_min,
-                          duration=args.duration, mqtt=args.mqtt, seed=args.seed)
+                          duration=args.duration, mqtt=args.mqtt, seed=args.seed,
+                          hall=None if args.hall == "off" else args.hall)
 
 
 def _hall(args: argparse.Namespace) -> int:

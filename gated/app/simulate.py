@@ -8,6 +8,11 @@ tapped at the reader (some elderly, some after pressing the assist button), manu
 the guard, people walking through the beam of an opened gate, and two counters calling tickets.
 Without a broker the events wait in the outbox under ``<dir>/state``.
 
+With ``hall`` set (``gated simulate --hall 127.0.0.1:8080``, the default), the hall's web
+service runs too, as its own process (``gated hall``, as systemd runs it on a booth), with demo
+users whose PINs are printed: the calling display, counter terminals, rating pads and the guard
+console can be tried in a browser while the simulated clerks call.
+
 Every visitor's card is synthetic (a 测试 name, a valid GB 11643 number); none of it is written
 anywhere by the simulator, and the daemon keeps only pseudonyms and masked strings.
 """
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
+import sys
 import threading
 from contextlib import ExitStack, closing
 from pathlib import Path
@@ -31,6 +38,10 @@ log = structlog.get_logger(__name__)
 
 HALL_ASSIST_INPUT = 4
 HALL_ESCALATION_INPUT = 5
+#: The hall's demo users: id -> (role, PIN, counters). Printed by ``gated simulate``; a real
+#: booth makes its own with ``gated hall passwd``.
+DEMO_USERS: dict[str, tuple[str, str, list[str]]] = {"c01": ("counter", "1111", []), "g01": ("guard", "2222", []),
+              "adm": ("admin", "3333", [])}
 
 
 class SimBooth:
@@ -40,8 +51,11 @@ class SimBooth:
     ``gated run -c <config_path>`` as a real process against the same thing.
     """
 
-    def __init__(self, directory: Path, *, mqtt: str = "off") -> None:
+    def __init__(self, directory: Path, *, mqtt: str = "off", hall: str | None = None) -> None:
+        """``hall``: the ``[hall] listen`` address to write, with the demo users; None writes
+        no ``[hall]`` section (the daemon does not need one)."""
         self.directory = Path(directory).resolve()
+        self.hall_listen = hall
         self.tickets_dir = self.directory / "tickets"
         self.config_path = self.directory / "gated.toml"
         self.mqtt = mqtt
@@ -72,9 +86,11 @@ class SimBooth:
         except BaseException:
             self._stack.close()
             raise
-        self.config_path.write_text(
-            _config(self.directory, self.hall.port, self.office.port, self.printer.port,
-                    self.reader.port, self.mqtt), encoding="utf-8")
+        text = _config(self.directory, self.hall.port, self.office.port, self.printer.port,
+                       self.reader.port, self.mqtt)
+        if self.hall_listen:
+            text += _hall_config(self.hall_listen)
+        self.config_path.write_text(text, encoding="utf-8")
         return self
 
     def stop(self) -> None:
@@ -88,14 +104,16 @@ class SimBooth:
 
 
 def run_simulation(directory: Path, *, visitors_per_min: float = 12.0, duration: float = 0.0,
-                   mqtt: str = "127.0.0.1:1883", seed: int | None = None) -> int:
-    """Run until ``duration`` seconds pass (0 = until Ctrl-C); print where everything is."""
+                   mqtt: str = "127.0.0.1:1883", seed: int | None = None,
+                   hall: str | None = "127.0.0.1:8080") -> int:
+    """Run until ``duration`` seconds pass (0 = until Ctrl-C); print where everything is.
+    ``hall``: where the hall's web process listens (None: not started)."""
     from gated.app.daemon import Daemon
     from gated.app.logs import configure_logging
 
     rng = random.Random(seed)
     stop = threading.Event()
-    with SimBooth(directory, mqtt=mqtt) as sim, ExitStack() as stack:
+    with SimBooth(directory, mqtt=mqtt, hall=hall) as sim, ExitStack() as stack:
         cfg = load_config(sim.config_path)
         configure_logging(cfg.log.level, cfg.log.format, site=cfg.site.id, booth=cfg.booth.id)
         daemon = Daemon(cfg, config_path=sim.config_path)
@@ -109,8 +127,14 @@ def run_simulation(directory: Path, *, visitors_per_min: float = 12.0, duration:
                    threading.Thread(target=crowd.clerks, args=(stop,), daemon=True)]
         for t in threads:
             t.start()
+        if hall:
+            stack.callback(_stop_hall, _start_hall(sim))
         print(f"simulated booth running: config {sim.config_path}, tickets in "
               f"{sim.tickets_dir}; Ctrl-C stops", flush=True)
+        if hall:
+            users = ", ".join(f"{u} ({r}) PIN {p}" for u, (r, p, _) in DEMO_USERS.items())
+            print(f"hall screens: http://{hall}/display  /counter  /rate  /guard "
+                  f"(users: {users}); log {sim.directory / 'hall.log'}", flush=True)
         stop.wait(duration if duration > 0 else None)
         stop.set()
         for t in threads:
@@ -180,6 +204,36 @@ class Crowd:
             reply = cmd("call_next", {"counter": counter})
             if reply.get("ticket"):
                 self.calls += 1
+
+
+def _start_hall(sim: SimBooth) -> subprocess.Popen[bytes]:
+    """``gated hall`` as a process of its own, as on a booth (the daemon never waits for it)."""
+    with open(sim.directory / "hall.log", "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "gated.app.cli", "hall", "-c",
+                                 str(sim.config_path)], stdout=out, stderr=out)
+
+
+def _stop_hall(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _hall_config(listen: str) -> str:
+    from gated.hall import hash_secret
+
+    lines = ["", "[hall]", f'listen = "{listen}"', "",
+             "[hall.counter_names]", '"1" = "1号窗口"', '"2" = "2号窗口"', "",
+             "[hall.duty]", *(f'{d} = "值班领导 (示例)"' for d in
+                              ("mon", "tue", "wed", "thu", "fri", "sat", "sun")), "",
+             "[hall.reception]", 'wed = "09:00-11:30 领导接访 (示例)"', ""]
+    for user, (role, pin, counters) in DEMO_USERS.items():
+        lines += [f"[hall.users.{user}]", f'role = "{role}"', f'secret = "{hash_secret(pin)}"',
+                  f"counters = {counters!r}".replace("'", '"'), ""]
+    return "\n".join(lines)
 
 
 def synthetic_card(rng: random.Random) -> Any:

@@ -9,25 +9,38 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.support.hall import free_port
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
 
+def hall_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return bool(json.loads(r.read())["daemon_ok"])
+    except OSError:
+        return False
+
+
 def test_simulate_serves_visitors_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     d = tmp_path / "sim"
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gated.app.cli", "simulate", "--dir", str(d), "--mqtt", "off",
-         "--visitors-per-min", "120", "--seed", "7"],
+         "--visitors-per-min", "120", "--seed", "7", "--hall", f"127.0.0.1:{port}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: len(list((d / "tickets").glob("*.txt"))) >= 2 or proc.poll() is not None,
                  60, "two printed tickets")
         assert proc.poll() is None, proc.communicate()
+        # the hall's screens run beside it, as a process of their own, connected to the daemon
+        wait_for(lambda: hall_answers(f"http://127.0.0.1:{port}/healthz"), 30, "gated hall")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -50,3 +63,5 @@ def test_simulate_serves_visitors_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         capture_output=True, text=True, check=True).stdout)
     assert waiting > 0 and stats["depth"] == waiting
     assert "Traceback" not in err
+    assert f"http://127.0.0.1:{port}/display" in out
+    assert "hall_started" in (d / "hall.log").read_text(errors="replace")
