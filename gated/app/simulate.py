@@ -40,8 +40,8 @@ HALL_ASSIST_INPUT = 4
 HALL_ESCALATION_INPUT = 5
 #: The hall's demo users: id -> (role, PIN, counters). Printed by ``gated simulate``; a real
 #: booth makes its own with ``gated hall passwd``.
-DEMO_USERS: dict[str, tuple[str, str, list[str]]] = {"c01": ("counter", "1111", []), "g01": ("guard", "2222", []),
-              "adm": ("admin", "3333", [])}
+DEMO_USERS: dict[str, tuple[str, str, list[str]]] = {
+    "c01": ("counter", "1111", []), "g01": ("guard", "2222", []), "adm": ("admin", "3333", [])}
 
 
 class SimBooth:
