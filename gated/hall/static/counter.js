@@ -16,6 +16,7 @@
     S.busy = false;
     const t = res.data && res.data.ticket;
     S.msg = res.ok ? okText(t, res.data) : "未完成：" + H.why(res);
+    S.ok = res.ok;
     window.hallLastReply = { action: name, ok: res.ok, status: res.status, data: res.data };
     render();
   }
@@ -59,7 +60,7 @@
       el("table", {}, el("tbody", {}, (v ? v.services : []).map((s) =>
         el("tr", { class: mine.has(s.id) ? "mine" : "" }, el("th", {}, s.name), el("td", { "data-service": s.id }, s.waiting + " 人"))))));
     mount(head, el("main", { class: "c-main" }, current, el("div", {}, buttons, xfer,
-      el("p", { class: "msg", id: "msg", role: "status" }, S.msg)), svcs));
+      el("p", { class: "msg" + (S.ok ? " ok" : ""), id: "msg", role: "status" }, S.msg)), svcs));
   }
 
   document.addEventListener("keydown", (ev) => {

@@ -13,6 +13,9 @@
     held_open: "闸机长时间未关", fire: "火警", fire_reported: "火警（未联动）", printer_paper_out: "打印机缺纸",
     printer_cover_open: "打印机盖打开", device_offline: "设备离线", assist_unanswered: "协助请求无人应答",
     repeated_denials: "多次被拒", device_command_failed: "设备指令失败" };
+  const MODES = { normal: "正常", free_passage: "常开", locked: "锁闭" };
+  const STATES = { ready: "正常", connecting: "连接中", degraded: "故障", offline: "离线", disabled: "未启用" };
+  const LEVELS = { very_satisfied: "非常满意", satisfied: "满意", basic: "基本满意", dissatisfied: "不满意", very_dissatisfied: "非常不满意" };
   const TYPES = { "assist.request": "协助请求", "assist.ack": "协助已确认", escalation: "办不成事找局长",
     callback: "差评回访", alarm: "报警", "printer.status": "打印机", "ticket.reprint": "补打小票",
     "storage.error": "存储故障", security: "安全" };
@@ -21,6 +24,7 @@
     const res = await action(name, args);
     window.hallLastReply = { action: name, ok: res.ok, status: res.status, data: res.data };
     S.msg = res.ok ? okText : "未完成：" + why(res);
+    S.ok = res.ok;
     render();
     return res;
   }
@@ -49,7 +53,7 @@
   function render() {
     const v = S.view;
     if (!v) return;
-    const dev = Object.entries(v.devices).map(([n, d]) => el("li", { class: "dev " + d.state }, n + "：" + d.state + (d.reason ? "（" + d.reason + "）" : "")));
+    const dev = Object.entries(v.devices).map(([n, d]) => el("li", { class: "dev " + d.state }, n + "：" + (STATES[d.state] || d.state) + (d.reason && d.reason !== "ok" ? "（" + d.reason + "）" : "")));
     const up = v.uplink.enabled ? (v.uplink.connected ? "县平台已连接" : "县平台未连接") : "未配置县平台";
     const health = el("section", { class: "g-box g-health" }, el("h2", {}, "设备与上传"),
       el("ul", {}, dev, el("li", {}, up + "，待上传 " + (v.uplink.backlog ?? "?") + " 条"),
@@ -75,7 +79,7 @@
     const manual = el("section", { class: "g-box" }, el("h2", {}, "人工取号"), svc, prio,
       el("button", { class: "primary", id: "manual-ticket", onclick: () => { const a = { service: svc.value }; if (prio.value) a.priority = prio.value; run("manual_ticket", a, "已出号"); } }, "出号"));
     const zones = Object.keys(v.zones);
-    const gz = el("select", { id: "guest-zone" }, zones.map((z) => el("option", { value: z }, z)));
+    const gz = el("select", { id: "guest-zone" }, zones.map((z) => el("option", { value: z }, (v.zone_names && v.zone_names[z]) || z)));
     const gm = el("input", { id: "guest-minutes", type: "number", min: 1, max: 1440, value: 120 });
     const guest = el("section", { class: "g-box" }, el("h2", {}, "访客登记"), gz, gm, "分钟",
       el("button", { onclick: () => run("register_guest", { zone: gz.value, minutes: Number(gm.value) }, "请访客刷身份证") }, "登记下一位刷卡者"));
@@ -84,14 +88,14 @@
       el("button", { class: "primary", id: "notice-set", onclick: () => { S.draft = null; run("set_notice", { text: nt.value }, "通知已发布"); } }, "发布"),
       el("button", { onclick: () => { S.draft = null; run("set_notice", { text: "" }, "通知已清除"); } }, "清除"));
     const gates = el("section", { class: "g-box" }, el("h2", {}, "闸机与区域"), el("ul", {}, zones.map((z) => el("li", {},
-      el("b", {}, z), " 模式：" + v.zones[z] + " ",
+      el("b", {}, (v.zone_names && v.zone_names[z]) || z), " 当前：" + (MODES[v.zones[z]] || v.zones[z]) + " ",
       el("button", { onclick: () => { S.pinFor = { name: "open_gate", args: { zone: z }, label: "开闸 " + z }; render(); } }, "开闸"),
       ["normal", "free_passage", "locked"].filter((m) => m !== v.zones[z]).map((m) =>
-        el("button", { onclick: () => { S.pinFor = { name: "set_zone_mode", args: { zone: z, mode: m }, label: z + " 改为 " + m }; render(); } }, m))))));
-    const rated = Object.entries(v.ratings_today).map(([k, n]) => k + " " + n).join("，") || "暂无";
+        el("button", { onclick: () => { S.pinFor = { name: "set_zone_mode", args: { zone: z, mode: m }, label: z + " 改为" + MODES[m] }; render(); } }, "改为" + MODES[m]))))));
+    const rated = Object.entries(v.ratings_today).map(([k, n]) => (LEVELS[k] || k) + " " + n).join("，") || "暂无";
     mount(el("header", { class: "g-head" }, el("h1", {}, "门岗控制台"), el("span", { class: "who" }, (admin ? "管理员 " : "保安 ") + ds.user),
         el("button", { onclick: signout }, "退出")),
-      pinDialog(), el("p", { class: "msg", id: "msg", role: "status" }, S.msg),
+      pinDialog(), el("p", { class: "msg" + (S.ok ? " ok" : ""), id: "msg", role: "status" }, S.msg),
       el("main", { class: "g-main" }, alerts, assists, escal, callbacks, reprints, manual, guest, notice, gates, health,
         el("section", { class: "g-box" }, el("h2", {}, "今日评价"), el("p", {}, rated))));
   }
