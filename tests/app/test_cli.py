@@ -94,3 +94,19 @@ def test_parse_params(params: list[str], expected: dict[str, object]) -> None:
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "simulate" in capsys.readouterr().out
+
+
+def test_hall_passwd_prints_a_salted_secret_never_the_pin() -> None:
+    import subprocess
+    import sys
+
+    from gated.hall import verify_secret
+
+    out = subprocess.run([sys.executable, "-m", "gated.app.cli", "hall", "passwd", "--stdin"],
+                         input="2468\n", capture_output=True, text=True, timeout=30)
+    secret = out.stdout.strip()
+    assert out.returncode == 0 and secret.startswith("scrypt$") and "2468" not in secret
+    assert verify_secret("2468", secret)
+    short = subprocess.run([sys.executable, "-m", "gated.app.cli", "hall", "passwd", "--stdin"],
+                           input="12\n", capture_output=True, text=True, timeout=30)
+    assert short.returncode == 1 and "4-64" in short.stderr

@@ -69,3 +69,30 @@ def test_a_broken_engine_is_logged_and_renders_nothing(tmp_path: Path) -> None:
     assert run(voice.render(voice.key("请 A 零零一 号"))) is None
     missing = Voice(VoiceConfig(engine=["/nonexistent/tts", "{out}"]), tmp_path)
     assert run(missing.render(missing.key("x"))) is None
+
+
+def test_the_box_plays_each_call_whole_in_order_and_repeated(tmp_path: Path) -> None:
+    played = tmp_path / "played.txt"
+    engine = ["sh", "-c", 'printf "RIFF%060d" 0 > "$1"; sleep 0.05', "{text}", "{out}"]
+    player = ["sh", "-c", f'echo "start $0" >> {played}; sleep 0.1; echo "end $0" >> {played}',
+              "{file}"]
+    voice = Voice(VoiceConfig(engine=engine, player=player, on_box=True, repeat=2), tmp_path)
+    keys = [voice.key(phrase(VoiceConfig(), n, "3号窗口")) for n in ("A001", "A002", "A003")]
+
+    async def announce() -> None:
+        task = voice.start_box()
+        assert task is not None
+        for key in keys:
+            voice.announce_on_box(key)
+        for _ in range(200):
+            if played.exists() and len(played.read_text().splitlines()) == 12:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+    run(announce())
+    lines = played.read_text().splitlines()
+    expected = []
+    for key in keys:
+        for _ in range(2):
+            expected += [f"start {voice.path(key)}", f"end {voice.path(key)}"]
+    assert lines == expected  # one whole play after the other, never overlapping

@@ -68,6 +68,22 @@ class HallProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> HallProcess:
+        return self._start(timeout, lambda: self.get("/healthz")[0] == 200)
+
+    def start_tls(self, ctx: Any, timeout: float = 20.0) -> HallProcess:
+        """Start a hall that serves HTTPS; ready when ``/healthz`` answers over TLS."""
+        import http.client
+
+        def ready() -> bool:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=2)
+            try:
+                conn.request("GET", "/healthz")
+                return conn.getresponse().status == 200
+            finally:
+                conn.close()
+        return self._start(timeout, ready)
+
+    def _start(self, timeout: float, ready: Any) -> HallProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "gated.app.cli", "hall", "-c",
                                       str(self.config)], stdout=log, stderr=log,
@@ -79,7 +95,7 @@ class HallProcess:
                 raise RuntimeError(f"gated hall exited {self.proc.returncode}:\n"
                                    f"{self.log_tail()}")
             with contextlib.suppress(OSError):
-                if self.get("/healthz")[0] == 200:
+                if ready():
                     return self
             time.sleep(0.05)
         raise TimeoutError(f"gated hall did not answer within {timeout} s:\n{self.log_tail()}")
