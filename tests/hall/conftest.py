@@ -28,6 +28,7 @@ from tests.support.hall import (
     browser_available,
     free_port,
 )
+from tests.support.polling import wait_for
 
 # Spoken fast and once, so a burst of calls is announced in seconds, not a minute; the two
 # counters serve both services.
@@ -118,6 +119,9 @@ def booth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booth]:
         add_hall_section(sim.config_path, port, extra=FAST_VOICE)
         with DaemonProcess(sim.config_path, tmp) as daemon:
             daemon.wait_for("READY=1")
+            wait_for(lambda: all(d["state"] == "ready" for d in call(
+                sim.directory / "state", "get_status")["status"]["devices"].values()), 20,
+                "every simulated device ready")
             with HallProcess(sim.config_path, tmp, port) as hall, sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
