@@ -67,6 +67,19 @@ class Booth:
             conn.close()
         return [json.loads(r[0]) for r in rows]
 
+    def settled_commands(self) -> int:
+        """The number of ``command`` audit events once no more are arriving (each is posted
+        right after its reply, so a test that checks none was added waits for quiet first)."""
+        import time
+
+        n = len(self.events("command"))
+        while True:
+            time.sleep(0.3)
+            m = len(self.events("command"))
+            if m == n:
+                return n
+            n = m
+
     def page(self, path: str, width: int = 1280, height: int = 800) -> Any:
         context = self.browser.new_context(viewport={"width": width, "height": height},
                                            locale="zh-CN")

@@ -11,6 +11,7 @@ import pytest
 
 from tests.hall.conftest import Booth, sign_in, wait_js
 from tests.support.hall import USERS
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,8 +77,10 @@ def test_a_counter_calls_transfers_and_serves_with_the_broker_down(booth: Booth)
     assert (refused["status"], refused["data"]["reason"]) == (409, "counter_paused")
     page.keyboard.press("6")
     wait_js(page, "() => " + STATE + " === '服务中'")
-    audits = [e["data"] for e in booth.events("command") if e["data"].get("actor")]
-    mine = [a for a in audits if a["actor"].get("clerk") == "c07"]
+    def mine_now() -> list[dict[str, Any]]:  # the audit event follows each reply
+        return [e["data"] for e in booth.events("command")
+                if (e["data"].get("actor") or {}).get("clerk") == "c07"]
+    mine = wait_for(lambda: len(mine_now()) >= 7 and mine_now(), 10, "seven audit events")
     assert [a["name"] for a in mine][:6] == ["call_next", "transfer", "call_next", "served",
                                              "pause_counter", "call_next"]
     assert all(a["actor"] == {"source": "hall", "role": "counter", "clerk": "c07",
