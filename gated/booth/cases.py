@@ -24,7 +24,6 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlite_utils
 import structlog
 
 from gated.config import GatedConfig
@@ -58,7 +57,7 @@ class CaseError(Exception):
         self.reason = reason
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
+def ensure_schema(db: sqlite3.Connection) -> None:
     db.execute("""CREATE TABLE IF NOT EXISTS b_cases (
         id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, zone TEXT,
         ticket_id TEXT, number TEXT, detail TEXT NOT NULL DEFAULT '{}', opened_at TEXT NOT NULL,

@@ -12,10 +12,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import date, datetime
 
-import sqlite_utils
 
-
-def ensure_schema(db: sqlite_utils.Database) -> None:
+def ensure_schema(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS b_checkins (ref TEXT PRIMARY KEY, day TEXT NOT NULL, "
                "at TEXT NOT NULL)")
 

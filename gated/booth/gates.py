@@ -14,8 +14,6 @@ import sqlite3
 from functools import partial
 from typing import Any
 
-import sqlite_utils
-
 from drivers.base import DeviceCommand, GateAlarm, GateAlarmKind
 from gated.booth.cases import Cases
 from gated.booth.devices import DeviceDirectory
@@ -26,7 +24,7 @@ _MODE_ACTIONS = {ZoneMode.FREE_PASSAGE: "hold_open", ZoneMode.NORMAL: "release",
                  ZoneMode.LOCKED: "close"}
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
+def ensure_schema(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS b_zone_modes (zone TEXT PRIMARY KEY, mode TEXT)")
 
 

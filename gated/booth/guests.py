@@ -11,12 +11,10 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 
-import sqlite_utils
-
 from gated.state import Batch, EventType
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
+def ensure_schema(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS b_guests (pseudonym TEXT PRIMARY KEY, zone TEXT, "
                "until TEXT)")
 

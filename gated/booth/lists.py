@@ -43,8 +43,6 @@ from dataclasses import dataclass
 from datetime import date, time
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
 from gated.state import EventType
 
 if TYPE_CHECKING:
@@ -189,7 +187,7 @@ class Lists:
         self.reload()
 
     @staticmethod
-    def ensure_schema(db: sqlite_utils.Database) -> None:
+    def ensure_schema(db: sqlite3.Connection) -> None:
         db.execute("CREATE TABLE IF NOT EXISTS list_entries (list TEXT NOT NULL, key TEXT NOT "
                    "NULL, body TEXT NOT NULL, PRIMARY KEY (list, key))")
         db.execute("CREATE TABLE IF NOT EXISTS list_versions (list TEXT PRIMARY KEY, version "

@@ -13,12 +13,12 @@ batch is re-run.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import defaultdict, deque
 from datetime import UTC, date, datetime
 from typing import Any
 
-import sqlite_utils
 import structlog
 
 from drivers.base import (
@@ -81,7 +81,7 @@ UNREADABLE_MESSAGES = {Unreadable.PRESENT_AGAIN: "请重新放置身份证 (pres
                        Unreadable.SEE_GUARD: "请到值班台 (see the guard)"}
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
+def ensure_schema(db: sqlite3.Connection) -> None:
     for part in (queueing, printing, cases, gates, guests, checkins, ratings, notice):
         part.ensure_schema(db)
 

@@ -14,15 +14,13 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from gated.state import Batch, EventType
 
 MAX_NOTICE = 200
 _SPACE = re.compile(r"\s+")
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
+def ensure_schema(db: sqlite3.Connection) -> None:
     db.execute("""CREATE TABLE IF NOT EXISTS b_notice (
         id INTEGER PRIMARY KEY CHECK (id = 1), text TEXT NOT NULL, set_at TEXT NOT NULL,
         set_by TEXT NOT NULL)""")

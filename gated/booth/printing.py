@@ -16,7 +16,6 @@ import sqlite3
 from functools import partial
 from typing import Any
 
-import sqlite_utils
 import structlog
 
 from drivers.base import CommandDone, DeviceCommand, DeviceState, PrinterStatus
@@ -31,7 +30,7 @@ class PrintState(enum.StrEnum):
     REPRINT = "reprint"  # could not print; waits for a ready printer or the guard
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
+def ensure_schema(db: sqlite3.Connection) -> None:
     db.execute("""CREATE TABLE IF NOT EXISTS b_prints (
         ticket_id TEXT PRIMARY KEY, number TEXT NOT NULL, doc TEXT NOT NULL, state TEXT NOT NULL,
         reason TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0)""")

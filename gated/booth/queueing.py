@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
 from gated.config import GatedConfig
 from gated.state import new_event_id
 
@@ -76,7 +74,7 @@ class Ticket:
                 "state": str(self.state), "counter": self.counter, "recalls": self.recalls}
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
+def ensure_schema(db: sqlite3.Connection) -> None:
     db.execute("""CREATE TABLE IF NOT EXISTS q_tickets (
         ord INTEGER PRIMARY KEY AUTOINCREMENT, ticket_id TEXT UNIQUE NOT NULL,
         day TEXT NOT NULL, service TEXT NOT NULL, number TEXT NOT NULL, lane TEXT NOT NULL,

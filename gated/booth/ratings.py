@@ -13,8 +13,6 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
 from gated.booth.cases import Cases
 from gated.booth.queueing import Queue, QueueError, TicketState
 from gated.config import GatedConfig, RatingLevel
@@ -26,7 +24,7 @@ class RatingSource(enum.StrEnum):
     QR = "qr"  # the rating QR code on the ticket
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
+def ensure_schema(db: sqlite3.Connection) -> None:
     db.execute("""CREATE TABLE IF NOT EXISTS r_ratings (
         ticket_id TEXT PRIMARY KEY, level TEXT NOT NULL, reason TEXT, source TEXT NOT NULL,
         rated_at TEXT NOT NULL, case_id TEXT)""")

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
 import structlog
 
 from gated.booth import canonical
@@ -108,7 +107,7 @@ class CommandRegistry:
                       help="list the commands and their arguments")
 
     @staticmethod
-    def ensure_schema(db: sqlite_utils.Database) -> None:
+    def ensure_schema(db: sqlite3.Connection) -> None:
         db.execute("CREATE TABLE IF NOT EXISTS cmd_nonces (nonce TEXT PRIMARY KEY, "
                    "ts REAL NOT NULL)")
 

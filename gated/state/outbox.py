@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 import structlog
 
 from gated.config import OutboxConfig
@@ -44,21 +43,17 @@ _Row = tuple[int, str, str, int, str, int, str]
 HWM_NAME = "seq.hwm"
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    if "events" not in db.table_names():
-        db["events"].create(  # type: ignore[union-attr]
-            {"seq": int, "id": str, "type": str, "priority": int, "ts": str, "size": int,
-             "body": str, "attempts": int},
-            pk="seq", not_null={"id", "type", "priority", "body"}, defaults={"attempts": 0},
-        )
-        db["events"].create_index(["priority", "seq"])  # type: ignore[union-attr]
-    if "dead_letter" not in db.table_names():
-        db["dead_letter"].create(  # type: ignore[union-attr]
-            {"seq": int, "id": str, "type": str, "body": str, "reason": str, "ts": str},
-            pk="seq",
-        )
-    if "meta" not in db.table_names():
-        db["meta"].create({"key": str, "value": int}, pk="key")  # type: ignore[union-attr]
+def ensure_schema(db: sqlite3.Connection) -> None:
+    db.execute("""CREATE TABLE IF NOT EXISTS [events] (
+        [seq] INTEGER PRIMARY KEY, [id] TEXT NOT NULL, [type] TEXT NOT NULL,
+        [priority] INTEGER NOT NULL, [ts] TEXT, [size] INTEGER, [body] TEXT NOT NULL,
+        [attempts] INTEGER DEFAULT 0)""")
+    db.execute("CREATE INDEX IF NOT EXISTS [idx_events_priority_seq] ON [events] "
+               "([priority], [seq])")
+    db.execute("""CREATE TABLE IF NOT EXISTS [dead_letter] (
+        [seq] INTEGER PRIMARY KEY, [id] TEXT, [type] TEXT, [body] TEXT, [reason] TEXT,
+        [ts] TEXT)""")
+    db.execute("CREATE TABLE IF NOT EXISTS [meta] ([key] TEXT PRIMARY KEY, [value] INTEGER)")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlite_utils
 import structlog
 
 from gated.state.wal import WalCheckpointer
@@ -27,7 +26,7 @@ from gated.state.wal import WalCheckpointer
 log = structlog.get_logger(__name__)
 
 DB_NAME = "gated.db"
-SchemaHook = Callable[[sqlite_utils.Database], None]
+SchemaHook = Callable[[sqlite3.Connection], None]  # CREATE ... IF NOT EXISTS, on the writer
 
 
 class StorageError(Exception):
@@ -87,7 +86,6 @@ class Store:
         self.path = self.state_dir / DB_NAME
         self._hooks = list(schema_hooks or [])
         self._conn: sqlite3.Connection | None = None
-        self.db: sqlite_utils.Database | None = None
         self.recovery: Recovery | None = None
         self._depth = 0
         self.checkpointer = WalCheckpointer(self.path)
@@ -105,9 +103,8 @@ class Store:
             if problem:
                 self.recovery = self._quarantine(problem)
         self._conn = _connect(self.path)
-        self.db = sqlite_utils.Database(self._conn)
         for hook in self._hooks:
-            hook(self.db)
+            hook(self._conn)
         if self.recovery:
             self._salvage(self.recovery)
         self.checkpointer.start()
@@ -119,7 +116,6 @@ class Store:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
             self._conn = None
-            self.db = None
 
     def __enter__(self) -> Store:
         self.open()
@@ -202,24 +198,32 @@ class Store:
 
     def _salvage(self, rec: Recovery) -> None:
         """Copy every readable row of every table we know from the damaged file."""
-        assert self.db is not None
+        conn = self.conn
         try:
             src = open_readonly(Path(rec.moved_to))
         except sqlite3.Error as e:
             rec.lost_tables.append(f"*: {e}")
             return
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
         try:
-            for table in self.db.table_names():
-                cols = [c.name for c in self.db[table].columns]
+            conn.execute("BEGIN IMMEDIATE")
+            for table in tables:
+                cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
                 rows = _readable_rows(src, table, cols)
                 if rows is None:
                     rec.lost_tables.append(table)
                     continue
                 if rows:
-                    self.db[table].insert_all(  # type: ignore[union-attr]
-                        (dict(zip(cols, r, strict=True)) for r in rows), replace=True)
+                    conn.executemany(
+                        f'INSERT OR REPLACE INTO "{table}" ({", ".join(f"[{c}]" for c in cols)})'
+                        f' VALUES ({", ".join("?" * len(cols))})', rows)
                 rec.salvaged[table] = len(rows)
-            self.conn.commit()
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
         finally:
             src.close()
         log.warning("database_salvaged", salvaged=rec.salvaged, lost=rec.lost_tables)

@@ -32,9 +32,9 @@ ROOT = "gated/v1/demo-town/sim-booth"
 
 
 @contextlib.contextmanager
-def booth_on_broker(tmp_path: Path, extra_mqtt: str = "") -> Iterator[tuple[SimBooth, Centre]]:
+def booth_with_broker(tmp_path: Path, extra_mqtt: str = "") -> Iterator[tuple[SimBooth, Broker]]:
     """A simulated booth whose ``[mqtt]`` points at a fresh mosquitto with passwords (plus
-    ``extra_mqtt`` lines), and a centre client on the same broker. The daemon is the test's."""
+    ``extra_mqtt`` lines). The daemon is the caller's."""
     broker = Broker(tmp_path / "broker", users={"centre": "centre-pw", "sim-booth": "booth-pw"})
     broker.start()
     for name, secret in (("user", "sim-booth\n"), ("pw", "booth-pw\n")):
@@ -47,13 +47,20 @@ def booth_on_broker(tmp_path: Path, extra_mqtt: str = "") -> Iterator[tuple[SimB
             sim.config_path.write_text(text.replace(port_line, port_line + (
                 f'username_file = "{tmp_path / "user"}"\n'
                 f'password_file = "{tmp_path / "pw"}"\n') + extra_mqtt), encoding="utf-8")
-            centre = Centre(broker, client_id=f"centre-{tmp_path.name[-20:]}").start()
-            try:
-                yield sim, centre
-            finally:
-                centre.stop()
+            yield sim, broker
     finally:
         broker.stop()
+
+
+@contextlib.contextmanager
+def booth_on_broker(tmp_path: Path, extra_mqtt: str = "") -> Iterator[tuple[SimBooth, Centre]]:
+    """``booth_with_broker`` and a centre client on the same broker, recording everything."""
+    with booth_with_broker(tmp_path, extra_mqtt) as (sim, broker):
+        centre = Centre(broker, client_id=f"centre-{tmp_path.name[-20:]}").start()
+        try:
+            yield sim, centre
+        finally:
+            centre.stop()
 
 
 def online_count(centre: Centre) -> int:
