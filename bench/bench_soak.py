@@ -104,7 +104,16 @@ def main() -> None:
                     print(f"{row[0]:>9} {row[1]:>8.1f} {row[2]:>8.1f} {row[3]:>4} {row[4]:>7} "
                           f"{row[5]:>7}", flush=True)
                 time.sleep(max(0.0, period - (time.monotonic() - started)))
+            with contextlib.suppress(ControlError):
+                up = call(state, "get_status")["status"].get("uplink", {})
+                print(f"uplink: connects {up.get('connects')}, published {up.get('published')}, "
+                      f"acked {up.get('acked')}, replays {up.get('replays')}")
             assert d.terminate() == 0
+            log = d.log_path.read_text(errors="replace")
+            for event in ("mqtt_disconnected", "state_item_failed", "device_offline",
+                          "device_timeout_tolerated"):
+                if log.count(event):
+                    print(f"daemon log: {log.count(event)} x {event}")
         last = rows[-1]
         if warm is not None and last[0] > warm[0]:
             per = (last[2] - warm[1]) * 1024 / (last[0] - warm[0])

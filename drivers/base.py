@@ -235,11 +235,20 @@ class CommandDone(Observation):
 
 @dataclass(frozen=True)
 class DeviceCommand:
-    """A write to a device. ``command_id`` ties the ``CommandDone`` back to its origin."""
+    """A write to a device. ``command_id`` ties the ``CommandDone`` back to its origin.
+
+    Commands to different devices run on different threads, so their order on the wire is
+    whichever thread runs first. ``after`` orders them: the runner waits (``AFTER_WAIT_S`` at
+    most) until each of those events is set before executing this command; ``done`` is set by
+    the runner once this command has been executed or given up. A visitor's gate opening goes
+    out before their ticket that way (the printer waits for the gate, never the reverse).
+    """
 
     command_id: str
     action: str
     args: dict[str, Any] = field(default_factory=dict)
+    done: threading.Event | None = field(default=None, compare=False, repr=False)
+    after: tuple[threading.Event, ...] = field(default=(), compare=False, repr=False)
 
 
 # --------------------------------------------------------------------------- the driver ABC

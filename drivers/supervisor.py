@@ -31,6 +31,7 @@ from drivers.base import (
 
 log = structlog.get_logger(__name__)
 
+AFTER_WAIT_S = 0.05  # how long a command waits for the commands it must follow
 ObservationSink = Callable[[str, Observation], None]
 StateSink = Callable[[str, DeviceState, DeviceState, str], None]
 
@@ -146,8 +147,13 @@ class DeviceRunner:
                     if time.monotonic() - queued_at > self.COMMAND_TTL_S:
                         self._on_obs(self.name, CommandDone(
                             cmd.command_id, False, "expired: device was not ready in time"))
+                        _done(cmd)
                         continue
-                    self._execute(device, cmd)
+                    _wait_after(cmd, queued_at)
+                    try:
+                        self._execute(device, cmd)
+                    finally:
+                        _done(cmd)
                 self._emit(device.poll(self.POLL_S))
                 protocol_errors = timeouts = 0
                 self._report_health(device)
@@ -196,6 +202,7 @@ class DeviceRunner:
             except queue.Empty:
                 return
             self._on_obs(self.name, CommandDone(cmd.command_id, False, why))
+            _done(cmd)
 
     def _close(self, device: Device) -> None:
         try:
@@ -204,6 +211,20 @@ class DeviceRunner:
             self._log.warning("device_close_failed", error=str(e))
         except OSError as e:
             self._log.warning("device_close_failed", error=str(e))
+
+
+def _wait_after(cmd: DeviceCommand, queued_at: float) -> None:
+    """What ``cmd`` must follow on other devices, waited for ``AFTER_WAIT_S`` at most from
+    when it was queued: a device that is slow or offline delays it that much, no more."""
+    for event in cmd.after:
+        left = queued_at + AFTER_WAIT_S - time.monotonic()
+        if left <= 0 or not event.wait(left):
+            return
+
+
+def _done(cmd: DeviceCommand) -> None:
+    if cmd.done is not None:
+        cmd.done.set()
 
 
 def wait_for_state(runner: DeviceRunner, state: DeviceState, timeout: float) -> bool:

@@ -26,6 +26,7 @@ import enum
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,11 @@ class PrinterSim(PtySim):
         self.spoiled = 0
         self.status_requests = 0
         self.received = 0
+        #: when each read of the driver's bytes came in (``perf_counter``), the newest 10,000,
+        #: and when each ``ESC @`` (a ticket's first byte) did
+        self.rx_log: deque[float] = deque(maxlen=10_000)
+        self.init_log: deque[float] = deque(maxlen=10_000)
+        self._read_at = 0.0
         self.asb_enabled = False
         self._canvas = TicketCanvas(columns)
         self._spoiling = False
@@ -169,6 +175,8 @@ class PrinterSim(PtySim):
         self._buf = buf[used:]
         with self._lock:
             self.received += len(data)
+            self.rx_log.append(read_at)
+            self._read_at = read_at
             for op in ops:
                 if not self._apply(op):
                     self.stop()  # from the serving thread: closes the pty, returns at once
@@ -191,6 +199,8 @@ class PrinterSim(PtySim):
             if mid == MidTicket.UNPLUG:
                 return False
             self.set(paper_out=True)
+        if op.kind == OpKind.INIT:
+            self.init_log.append(self._read_at)
         if op.kind == OpKind.CUT:
             self._finish()
         elif op.kind in _SETUP:

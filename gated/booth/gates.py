@@ -11,6 +11,7 @@ are expected and are not tailgating.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from functools import partial
 from typing import Any
 
@@ -42,7 +43,10 @@ class Gates:
         for gate in gates:
             b.emit(EventType.GATE_COMMAND, {"device": gate, "zone": zone, "action": action,
                                             "reason": reason})
-            self.send_after_commit(b, gate, action)
+            sent = threading.Event()  # the visitor waits for the gate: it goes out first
+            b.first_out.append(sent)
+            b.after_commit(partial(self.devices.send, gate,
+                                   DeviceCommand(new_event_id(), action, {}, done=sent)))
         return gates
 
     def set_zone_mode(self, b: Batch, zone: str, mode: ZoneMode, by: str) -> None:

@@ -131,7 +131,7 @@ class Printing:
         printer = self._ready_printer()
         if printer is None:
             return None
-        cmd = DeviceCommand(new_event_id(), "print", {"ticket": doc})
+        cmd = DeviceCommand(new_event_id(), "print", {"ticket": doc}, after=tuple(b.first_out))
         b.after_commit(partial(self.devices.send, printer, cmd))
         return printer
 
@@ -143,7 +143,7 @@ class Printing:
             reason = "no_printer" if not self.devices.printers() else "printer_not_ready"
             self._file(b, ticket_id, number, reason, announce=not attempt)
             return
-        cmd = DeviceCommand(new_event_id(), "print", {"ticket": doc})
+        cmd = DeviceCommand(new_event_id(), "print", {"ticket": doc}, after=tuple(b.first_out))
         self._inflight[cmd.command_id] = ticket_id
 
         def forget() -> None:

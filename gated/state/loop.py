@@ -59,6 +59,9 @@ class Batch:
     effects: list[Callable[[], None]] = field(default_factory=list)
     rollbacks: list[Callable[[], None]] = field(default_factory=list)
     clock_ok: bool = True
+    #: set when this batch's urgent device commands (a gate opening) have gone out; other
+    #: device commands of the batch wait for them (``DeviceCommand.after``)
+    first_out: list[threading.Event] = field(default_factory=list)
 
     def emit(self, type: EventType, payload: dict[str, Any] | None = None, *,
              priority: EventPriority | None = None) -> Event:

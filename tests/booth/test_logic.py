@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from drivers.base import DeviceState
+from drivers.modbus.rtu import CoilValue, write_coil_request
+from drivers.modbus_gate.settings import GateCoils
 from drivers.sim.barrier_arm import Button
 from drivers.sim.sam_reader import SamFault
 from gated.app.daemon import Daemon
@@ -266,6 +268,27 @@ def test_status_answers_while_the_state_thread_is_busy(booth: Booth) -> None:
     finally:
         release.set()
     assert queue["waiting"] == 1 and queue["services"]["general"]["waiting"] == 1
+
+
+def test_the_gate_opens_before_the_ticket_prints(booth: Booth) -> None:
+    """The visitor waits for the gate, not for the ticket: the relay command reaches the board
+    before the printer gets its first byte, tap after tap."""
+    open_frame = write_coil_request(1, GateCoils().open, CoilValue.ON)
+    for card in (ADULT, LEAP_DAY, ELDER_LONG_TERM, ADULT):
+        tapped = time.perf_counter()
+        booth.tap(card)
+        wait_for(lambda t=tapped: [t0 for t0, f in list(booth.sim.hall.request_log)
+                                   if f == open_frame and t0 > t], what="the OPEN frame")
+        wait_for(lambda t=tapped: [r for r in list(booth.sim.printer.init_log) if r > t],
+                 what="the ticket's bytes")
+        relay = min(t0 for t0, f in list(booth.sim.hall.request_log)
+                    if f == open_frame and t0 > tapped)
+        printer = min(r for r in list(booth.sim.printer.init_log) if r > tapped)
+        assert relay < printer, f"ticket {printer - relay:.4f} s before the gate"
+        booth.sim.hall.set_beam(True)
+        time.sleep(0.3)
+        booth.sim.hall.set_beam(False)
+        wait_for(lambda: booth.sim.hall.position() < 0.1, what="the gate closed again")
 
 
 def test_tailgating_raises_an_alarm(booth: Booth) -> None:
