@@ -28,6 +28,7 @@ from drivers.base import (
     DeviceTimeout,
     Observation,
 )
+from drivers.threads import named_thread
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +86,7 @@ class DeviceRunner:
             device.wake()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"dev-{self.name}", daemon=True)
+        self._thread = named_thread(self._run, f"dev-{self.name}")
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:

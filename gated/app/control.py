@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 
+from drivers.threads import named_thread
 from gated.app.stream import EventStream
 from gated.control import recv_all, socket_path
 from gated.wire import PayloadError, loads_object
@@ -63,7 +64,7 @@ class ControlServer:
         sock.listen(16)
         sock.settimeout(0.5)
         self._sock = sock
-        self._thread = threading.Thread(target=self._accept, name="gated-control", daemon=True)
+        self._thread = named_thread(self._accept, "gated-control")
         self._thread.start()
 
     def stop(self) -> None:
@@ -90,8 +91,7 @@ class ControlServer:
                     self._reply(conn, {"ok": False, "reason": "busy",
                                        "message": "too many control connections"})
                 continue
-            threading.Thread(target=self._serve, args=(conn,), name="gated-control-conn",
-                             daemon=True).start()
+            named_thread(self._serve, "gated-ctl-conn", args=(conn,)).start()
 
     def _serve(self, conn: socket.socket) -> None:
         try:

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from drivers.threads import name_this_thread
 from gated.config import LogFormat, LogLevel
 
 _ID_SHAPED = re.compile(r"(?<![0-9])([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
@@ -46,7 +47,7 @@ def configure_logging(level: LogLevel = LogLevel.INFO, fmt: LogFormat = LogForma
     if _listener is not None:
         _listener.stop()
     q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    _listener = logging.handlers.QueueListener(q, handler)
+    _listener = _NamedListener(q, handler)
     _listener.start()
     atexit.register(shutdown_logging)
     root = logging.getLogger("gated")
@@ -68,6 +69,14 @@ def configure_logging(level: LogLevel = LogLevel.INFO, fmt: LogFormat = LogForma
         logger_factory=_GatedLoggerFactory(),
         cache_logger_on_first_use=False,
     )
+
+
+class _NamedListener(logging.handlers.QueueListener):
+    """The log writer's thread, named ``gated-log`` for ``top -H``."""
+
+    def _monitor(self) -> None:
+        name_this_thread("gated-log")
+        super()._monitor()  # type: ignore[misc]
 
 
 def shutdown_logging() -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 
+from drivers.threads import named_thread
 from gated.state.events import Event, EventPriority, EventType, utc_now_iso
 from gated.state.faults import FaultWatch, job_name
 from gated.state.outbox import Outbox
@@ -146,7 +147,7 @@ class StateLoop:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="gated-state", daemon=True)
+        self._thread = named_thread(self._run, "gated-state")
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import structlog
 
+from drivers.threads import named_thread
+
 log = structlog.get_logger(__name__)
 
 THRESHOLD_BYTES = 4 * 1024 * 1024  # ~1000 pages, SQLite's own default threshold
@@ -42,7 +44,7 @@ class WalCheckpointer:
         if self._thread is not None:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="gated-wal", daemon=True)
+        self._thread = named_thread(self._run, "gated-wal")
         self._thread.start()
 
     def stop(self) -> None:

@@ -30,6 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from drivers.threads import name_this_thread, named_thread
 from gated.config import GatedConfig
 
 log = structlog.get_logger(__name__)
@@ -162,7 +163,7 @@ class Connection:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="gated-mqtt-net", daemon=True)
+        self._thread = named_thread(self._run, "gated-mqtt-net")
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -299,6 +300,7 @@ class Connection:
 
     def _on_connect(self, client: mqtt.Client, gen: int, flags: Any, rc: ReasonCode,
                     props: Properties | None) -> None:
+        name_this_thread("gated-mqtt-io")  # paho's own socket loop, for top -H
         self.got_connack = True
         kind = classify_connack(rc)
         if rc.is_failure:

@@ -28,6 +28,7 @@ import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from drivers.threads import named_thread
 from gated.booth import ListError, ListKind, SnapshotAssembler, parse_snapshot, report_refused
 from gated.config import MqttConfig
 from gated.state import StateLoop
@@ -72,7 +73,7 @@ class Rpc:
 
     def start(self) -> None:
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="gated-mqtt-rpc", daemon=True)
+        self._thread = named_thread(self._run, "gated-mqtt-rpc")
         self._thread.start()
 
     def stop(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from drivers.threads import named_thread
 from gated.config import GatedConfig
 from gated.state import Batch, EventType, Outbox, StateLoop, Store
 from gated.uplink.connection import Connected, Connection, Hooks, RefusalKind, Topics
@@ -58,8 +59,8 @@ class Uplink:
             self._stop.clear()
             self.loop.on_commit.append(self.drain.wake)
             drain = self.drain
-            self._drain_thread = threading.Thread(target=drain.run, args=(self._stop.is_set,),
-                                                  name="gated-mqtt-drain", daemon=True)
+            self._drain_thread = named_thread(drain.run, "gated-mqtt-drain",
+                                              args=(self._stop.is_set,))
             self._drain_thread.start()
             self.rpc.start()
             self.status.start()

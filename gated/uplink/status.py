@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from drivers.threads import named_thread
 from gated import __version__
 from gated.state import Batch, EventType, StateLoop, outbox_figures, utc_now_iso
 from gated.uplink.connection import Connection
@@ -54,7 +55,7 @@ class StatusPublisher:
 
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="gated-mqtt-status", daemon=True)
+        self._thread = named_thread(self._run, "gated-mqtt-stat")
         self._thread.start()
 
     def stop(self) -> None:

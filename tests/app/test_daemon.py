@@ -112,6 +112,25 @@ def test_state_files_are_private_however_the_daemon_is_started(sim: SimBooth,
     assert "state_mode_tightened" in d.log_path.read_text(errors="replace")
 
 
+@pytest.mark.timeout(120)
+def test_threads_are_named_for_top_and_ps(tmp_path: Path) -> None:
+    """top -H and ps -L read the kernel's thread names: each thread has its own."""
+    with booth_on_broker(tmp_path) as (sim, centre), \
+            DaemonProcess(sim.config_path, tmp_path) as d:
+        d.wait_for("READY=1")
+        assert centre.wait_for(lambda: online_count(centre) >= 1, 20)
+        assert d.proc is not None
+        task = Path(f"/proc/{d.proc.pid}/task")
+
+        def names() -> set[str]:
+            return {(t / "comm").read_text().strip() for t in task.iterdir()}
+        want = {"gated-state", "gated-wal", "gated-control", "gated-log", "dev-hall_gate",
+                "dev-office_gate", "dev-printer", "dev-id_reader", "gated-mqtt-net",
+                "gated-mqtt-io", "gated-mqtt-drai", "gated-mqtt-stat", "gated-mqtt-rpc"}
+        wait_for(lambda: want <= names(), 10, f"thread names {want - names()}")
+        assert d.terminate() == 0
+
+
 def test_unplugged_device_keeps_the_daemon_serving(sim: SimBooth, tmp_path: Path) -> None:
     with DaemonProcess(sim.config_path, tmp_path) as d:
         d.wait_for("READY=1")
