@@ -184,7 +184,9 @@ class Cases:
         return n
 
     @staticmethod
-    def open_cases(conn: sqlite3.Connection, kind: CaseKind | None = None) -> list[dict[str, Any]]:
+    def open_cases(conn: sqlite3.Connection, kind: CaseKind | None = None,
+                   limit: int = -1) -> list[dict[str, Any]]:
+        """Cases not closed, oldest first; ``limit`` of them (-1: all)."""
         sql = ("SELECT id, kind, state, zone, ticket_id, number, opened_at, raises FROM b_cases "
                "WHERE state != 'closed'")
         args: tuple[str, ...] = ()
@@ -192,8 +194,16 @@ class Cases:
             sql += " AND kind = ?"
             args = (str(kind),)
         keys = ("case_id", "kind", "state", "zone", "ticket_id", "number", "opened_at", "raises")
-        return [dict(zip(keys, r, strict=True)) for r in conn.execute(sql + " ORDER BY rowid",
-                                                                      args)]
+        return [dict(zip(keys, r, strict=True)) for r in conn.execute(
+            sql + " ORDER BY rowid LIMIT ?", (*args, limit))]
+
+    @staticmethod
+    def open_counts(conn: sqlite3.Connection) -> dict[str, int]:
+        """Cases not closed, by kind (every kind, zeros included)."""
+        counts = dict.fromkeys((str(k) for k in CaseKind), 0)
+        counts.update(conn.execute("SELECT kind, count(*) FROM b_cases WHERE state != 'closed' "
+                                   "GROUP BY kind").fetchall())
+        return counts
 
     @staticmethod
     def open_assists_in(conn: sqlite3.Connection, zone: str | None) -> int:

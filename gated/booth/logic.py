@@ -76,6 +76,7 @@ log = structlog.get_logger(__name__)
 #: Priority tickets print ``ticket.priority_mark`` from the config unless their reason has a
 #: label of its own here.
 PRIORITY_LABELS = {PriorityReason.APPOINTMENT: "预约"}
+STATUS_LIST_MAX = 30  # items of each open list in the status; the rest are counted
 MANUAL_PRIORITY_S = 5.0  # a manual ticket's priority applies to that ticket only
 UNREADABLE_MESSAGES = {Unreadable.PRESENT_AGAIN: "请重新放置身份证 (present the card again)",
                        Unreadable.SEE_GUARD: "请到值班台 (see the guard)"}
@@ -356,12 +357,15 @@ class BoothLogic:
             "services": services,
             "counters": self.queue.counters(conn),
             "calls": self.queue.recent_calls(conn, day),
-            "open_assists": Cases.open_cases(conn, CaseKind.ASSIST),
-            "open_escalations": Cases.open_cases(conn, CaseKind.ESCALATION),
-            "open_callbacks": Cases.open_cases(conn, CaseKind.CALLBACK),
+            # the oldest STATUS_LIST_MAX of each, and how many there are: a night of
+            # unanswered requests must not grow the status past what a broker takes
+            "open_assists": Cases.open_cases(conn, CaseKind.ASSIST, STATUS_LIST_MAX),
+            "open_escalations": Cases.open_cases(conn, CaseKind.ESCALATION, STATUS_LIST_MAX),
+            "open_callbacks": Cases.open_cases(conn, CaseKind.CALLBACK, STATUS_LIST_MAX),
+            "open_counts": {**Cases.open_counts(conn), "reprints": Printing.count(conn)},
             "ratings_today": Ratings.today(conn, day.isoformat()),
             "notice": notice.current(conn),
-            "reprints": Printing.pending(conn),
+            "reprints": Printing.pending(conn, STATUS_LIST_MAX),
             "zone_modes": {z: str(m) for z, m in self.gates.zone_modes(conn).items()},
             "zones": {z: {"name": zc.name, "kind": str(zc.kind), "mode": str(
                 self.gates.zone_modes(conn).get(z, zc.mode))} for z, zc in self.cfg.zones.items()},

@@ -111,11 +111,16 @@ class Printing:
         return {"ok": True, "ticket_id": row[0], "number": row[1]}
 
     @staticmethod
-    def pending(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    def pending(conn: sqlite3.Connection, limit: int = -1) -> list[dict[str, Any]]:
+        """Tickets not confirmed printed, oldest first; ``limit`` of them (-1: all)."""
         return [{"ticket_id": t, "number": n, "state": s, "reason": r, "attempts": a}
                 for t, n, s, r, a in conn.execute(
                     "SELECT ticket_id, number, state, reason, attempts FROM b_prints "
-                    "ORDER BY rowid")]
+                    "ORDER BY rowid LIMIT ?", (limit,))]
+
+    @staticmethod
+    def count(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT count(*) FROM b_prints").fetchone()[0])
 
     def on_status(self, b: Batch, device: str, obs: PrinterStatus) -> None:
         """A printer's status changed: report it, raise what stops printing, and print the

@@ -150,7 +150,8 @@ class Uplink:
         self.drain = Drain(cfg.mqtt, conn.topics, conn, self.store.reader, self.loop, self.outbox)
         self.status = StatusPublisher(conn, self.status_fn, self.store.reader, self.loop,
                                       self.state, cfg.mqtt.status_interval_s,
-                                      cfg.mqtt.metrics_interval_s)
+                                      cfg.mqtt.metrics_interval_s,
+                                      max_bytes=cfg.mqtt.max_message_bytes)
         self.rpc = Rpc(cfg.mqtt, conn, self.commands, self.lists, self.loop)
 
     # paho-thread hooks: enqueue or post, never wait

@@ -40,7 +40,7 @@ class StatusPublisher:
     def __init__(self, connection: Connection, status_fn: StatusFn | None,
                  reader: Callable[[], sqlite3.Connection], loop: StateLoop,
                  uplink_state: Callable[[], dict[str, Any]], status_interval_s: float,
-                 metrics_interval_s: float) -> None:
+                 metrics_interval_s: float, max_bytes: int = 256 * 1024) -> None:
         self.connection = connection
         self.status_fn = status_fn
         self._reader_factory = reader
@@ -48,6 +48,7 @@ class StatusPublisher:
         self.uplink_state = uplink_state
         self.status_interval_s = status_interval_s
         self.metrics_interval_s = metrics_interval_s
+        self.max_bytes = max_bytes
         self._now = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,6 +116,15 @@ class StatusPublisher:
             log.warning("status_build_failed", error=str(e))
             return
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
+        if len(body.encode()) > self.max_bytes:
+            # A broker drops the connection over a packet past its limit: the status would
+            # then cost the booth its link every interval. Send it without the queue's lists.
+            log.warning("status_too_large", bytes=len(body.encode()), limit=self.max_bytes)
+            queue = payload.get("queue")
+            if isinstance(queue, dict):
+                payload["queue"] = {k: v for k, v in queue.items() if not isinstance(v, list)}
+            payload["truncated"] = True
+            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
         self.connection.publish(self.connection.topics.status, body.encode(), qos=1, retain=True)
 
     def _emit_metrics(self, conn: sqlite3.Connection) -> None:
