@@ -50,7 +50,10 @@ class Backoff:
 class DeviceRunner:
     """Supervises one driver. ``factory`` builds a fresh driver for every (re)open."""
 
-    POLL_S = 0.05
+    #: The longest one ``poll()`` waits. Commands and ``stop()`` wake the driver's ``idle()``,
+    #: so this is not a latency: it only bounds how late a driver that cannot be woken notices
+    #: a stop. A short one costs CPU all night (each return runs this loop).
+    POLL_S = 1.0
     #: A command that waited longer (device offline) is refused, not replayed: a gate must
     #: not swing open minutes after the visitor gave up. Tickets go to the reprint list.
     COMMAND_TTL_S = 10.0
@@ -91,6 +94,9 @@ class DeviceRunner:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        device = self._device
+        if device is not None:
+            device.wake()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

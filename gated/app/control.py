@@ -62,13 +62,18 @@ class ControlServer:
         sock.bind(str(self.path))
         os.chmod(self.path, 0o660)
         sock.listen(16)
-        sock.settimeout(0.5)
+        sock.settimeout(5.0)  # a backstop: stop() wakes accept() by connecting to it
         self._sock = sock
         self._thread = named_thread(self._accept, "gated-control")
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread is not None:  # wake the accept() so the thread sees the stop
+            with contextlib.suppress(OSError), \
+                    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as knock:
+                knock.settimeout(1.0)
+                knock.connect(str(self.path))
         if self._thread is not None:
             self._thread.join(2)
         if self._sock is not None:
@@ -84,6 +89,9 @@ class ControlServer:
             except TimeoutError:
                 continue
             except OSError:
+                return
+            if self._stop.is_set():  # stop()'s own knock, or a client too late
+                conn.close()
                 return
             if not self._slots.acquire(blocking=False):
                 log.warning("control_busy", limit=MAX_CONNECTIONS)

@@ -178,7 +178,7 @@ class Daemon:
         # kill it before its handler is in place.
         sd_notify("READY=1")
         watchdog = _watchdog_interval()
-        while not stop.wait(watchdog or 1.0):
+        while not stop.wait(watchdog or 30.0):  # a signal sets stop at once
             if watchdog and self.loop is not None and self.loop.running:
                 sd_notify("WATCHDOG=1")
         self.stop()

@@ -9,7 +9,6 @@ The answer is cached for a few seconds; anything that cannot be read counts as u
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 import time
 
@@ -32,15 +31,22 @@ class _Timex(ctypes.Structure):
 
 _lock = threading.Lock()
 _cache: tuple[float, bool] | None = None
+_libc: ctypes.CDLL | None = None
+
+
+def _adjtimex_lib() -> ctypes.CDLL:
+    """The C library, loaded once: ``find_library`` runs ``ldconfig -p`` in a child process,
+    which the state thread must not pay for every few seconds."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)  # the running process's libc
+    return _libc
 
 
 def kernel_synchronised() -> bool:
     """One uncached reading of the kernel's NTP state; False when it cannot be read."""
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
+        libc = _adjtimex_lib()
         tx = _Timex()
         state = int(libc.adjtimex(ctypes.byref(tx)))
     except (OSError, AttributeError):

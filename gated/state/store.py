@@ -149,10 +149,13 @@ class Store:
         self._depth = 1
         try:
             conn.execute("BEGIN IMMEDIATE")
+            changes = conn.total_changes
             yield conn
             for hook in self.before_commit:
                 hook()
             conn.execute("COMMIT")
+            if conn.total_changes != changes:  # the WAL grew
+                self.checkpointer.nudge()
             for hook in self.after_commit:
                 hook()
         except BaseException as e:

@@ -11,6 +11,8 @@ What a caller must know:
 - The writer keeps a much larger automatic checkpoint as a backstop (``store.py``), so the WAL
   stays bounded even if this thread is stopped or stuck.
 - ``start()`` and ``stop()`` are explicit; ``Store.open()`` and ``Store.close()`` call them.
+- ``nudge()`` after a commit makes it look at the WAL's size; without nudges it looks every
+  ``check_s`` (a backstop): an idle booth costs no wake-ups.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from drivers.threads import named_thread
 log = structlog.get_logger(__name__)
 
 THRESHOLD_BYTES = 4 * 1024 * 1024  # ~1000 pages, SQLite's own default threshold
-CHECK_S = 0.25
+CHECK_S = 10.0
 
 
 class WalCheckpointer:
@@ -38,6 +40,7 @@ class WalCheckpointer:
         self.check_s = check_s
         self.checkpoints = 0
         self._stop = threading.Event()
+        self._nudged = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -51,7 +54,12 @@ class WalCheckpointer:
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stop.set()
+            self._nudged.set()
             thread.join(10)
+
+    def nudge(self) -> None:
+        """The WAL grew (a commit): check its size now. Cheap; call it from any thread."""
+        self._nudged.set()
 
     def _wal_bytes(self) -> int:
         try:
@@ -62,7 +70,11 @@ class WalCheckpointer:
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
-            while not self._stop.wait(self.check_s):
+            while True:
+                self._nudged.wait(self.check_s)
+                self._nudged.clear()
+                if self._stop.is_set():
+                    break
                 if self._wal_bytes() < self.threshold_bytes:
                     continue
                 if conn is None:

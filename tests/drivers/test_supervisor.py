@@ -40,7 +40,7 @@ class ScriptedReader(CardReader):
         pass
 
     def poll(self, timeout: float) -> Sequence[Observation]:
-        time.sleep(timeout)
+        self.idle(timeout)
         step = ScriptedReader.plan.pop(0) if ScriptedReader.plan else "idle"
         if step == "unplug":
             raise DeviceUnavailable("read failed: device disconnected")
@@ -75,9 +75,12 @@ class Recorder:
             self.states.append((new, reason))
 
 
-def _runner(rec: Recorder, **kw: float) -> DeviceRunner:
-    return DeviceRunner("reader", lambda: ScriptedReader("reader"), on_observation=rec.on_obs,
-                        on_state=rec.on_state, backoff=Backoff(0.01, 0.05))
+def _runner(rec: Recorder) -> DeviceRunner:
+    runner = DeviceRunner("reader", lambda: ScriptedReader("reader"),
+                          on_observation=rec.on_obs, on_state=rec.on_state,
+                          backoff=Backoff(0.01, 0.05))
+    runner.POLL_S = 0.05  # one scripted step per poll: keep the script fast
+    return runner
 
 
 def test_reopens_after_failures_and_reports_each_state() -> None:
@@ -192,3 +195,23 @@ def test_backoff_is_capped() -> None:
     b = Backoff(0.5, 30.0)
     assert b.delay(1) <= 0.5
     assert 24.0 <= b.delay(50) <= 30.0
+
+
+def test_commands_and_stop_wake_a_driver_waiting_in_a_long_poll() -> None:
+    """Idle drivers wait up to ``POLL_S`` per poll (cheap at night); a command or a stop must
+    not wait for that wait to end."""
+    ScriptedReader.opens, ScriptedReader.fail_opens = 0, 0
+    ScriptedReader.plan = []
+    rec = Recorder()
+    r = _runner(rec)
+    r.POLL_S = 60.0
+    r.start()
+    try:
+        assert wait_for_state(r, DeviceState.READY, 5)
+        time.sleep(0.1)  # now inside a 60 s poll
+        r.send(DeviceCommand("c1", "open"))
+        wait_for(lambda: any(isinstance(o, CommandDone) for o in rec.obs), 5)
+    finally:
+        thread = r._thread
+        r.stop(timeout=5)
+    assert thread is not None and not thread.is_alive()
