@@ -31,6 +31,7 @@ T = TypeVar("T")
 
 
 BITS_PER_CHAR = 11  # start, 8 data, parity or second stop, stop
+MIN_REPLY = 5  # an exception reply: address, function | 0x80, code, CRC; all others are longer
 
 
 def inter_frame_gap(baudrate: int) -> float:
@@ -80,14 +81,13 @@ class RtuLink:
         return parse(request, reply)
 
     def _read_reply(self, ser: serial.SerialBase, request: bytes) -> bytes:
-        reply = bytearray(ser.read(2))
+        """Two reads: the shortest reply any request can get, then the rest its header asks
+        for (each read is a select and a read: an idle gate does this ten times a second)."""
+        reply = bytearray(ser.read(MIN_REPLY))
         if not reply:
             raise DeviceTimeout(f"no reply within {self.timeout_s * 1000:.0f} ms")
         try:
             length = reply_length(request, bytes(reply))
-            if length is None:
-                reply += ser.read(1)
-                length = reply_length(request, bytes(reply))
         except FrameError:
             self._discard(ser)
             raise

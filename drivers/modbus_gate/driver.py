@@ -3,11 +3,13 @@
 OPEN, CLOSE and STOP are momentary relay pulses on the controller's dry-contact terminals:
 FC05 coil on, then off ``pulse_ms`` later (the "off" is written from ``poll``, so ``execute``
 returns at once), or with ``vendor_pulse`` one Waveshare flash command the board times itself.
-An optional relay drives the assist lamp or buzzer. Inputs are read with FC02 every
-``poll_interval_ms``: open and closed limits, the loop or infrared safety beam, the fire alarm,
-and the visitors' assist and escalation buttons if wired there (``drivers/buttons.py``). This
-module is the arm's model; the board's own part (frames, pulses, the input read) is
-``drivers/gate_board.py``.
+An optional relay drives the assist lamp or buzzer. One FC02 read takes every input: open and
+closed limits, the loop or infrared safety beam, the fire alarm, and the visitors' assist and
+escalation buttons if wired there (``buttons.py``). Inputs are read every ``poll_interval_ms``
+while anything happens and every ``idle_poll_interval_ms`` while the arm is down and quiet
+(``_quiet``): an idle booth costs next to no CPU, and a fire alarm or a forced arm is still seen
+within that interval. This module is the arm's model; the board's own part (frames, pulses, the
+input read) is ``board.py``.
 
 Behaviour the core can rely on:
 - ``open`` admits one visitor and arms auto-close: the arm closes once every visitor admitted
@@ -89,6 +91,7 @@ class ModbusGate(Gate):
         self._board = GateBoard(config, self._send)
         self._wired = self._board.wired
         self._poll_s = config.poll_interval_ms / 1000
+        self._quiet_s = config.quiet_poll_s
         self.handlers = {
             "open": self._cmd_open, "hold_open": self._cmd_open, "close": self._cmd_close,
             "stop": self._cmd_stop, "lamp": self._cmd_lamp, "release": self._cmd_release}
@@ -189,6 +192,7 @@ class ModbusGate(Gate):
         now = time.monotonic()
         self._intent, self._travel, self._auto_close_at = Intent.STOP, None, None
         self._board.pulse(Relay.STOP, now)
+        self._watch(now)
         return [CommandDone(cmd.command_id, True)]
 
     def _cmd_lamp(self, cmd: DeviceCommand) -> list[Observation]:
@@ -233,6 +237,7 @@ class ModbusGate(Gate):
         self._travel = None if self._inputs.open_limit or "open_limit" not in self._wired \
             else (Intent.OPEN, now + self.config.travel_timeout_s)
         self._board.pulse(Relay.OPEN, now)
+        self._watch(now)
 
     def _close_arm(self, now: float) -> None:
         self._intent, self._auto_close_at = Intent.CLOSE, None
@@ -241,6 +246,7 @@ class ModbusGate(Gate):
         self._travel = None if self._inputs.closed_limit or "closed_limit" not in self._wired \
             else (Intent.CLOSE, now + self.config.travel_timeout_s)
         self._board.pulse(Relay.CLOSE, now)
+        self._watch(now)
 
     # ------------------------------------------------------------------ polling
     def _service(self, now: float) -> list[Observation]:
@@ -248,8 +254,24 @@ class ModbusGate(Gate):
         if now < self._next_read_at:
             return []
         out = self._refresh(now) if self._board.can_read else []
-        self._next_read_at = now + self._poll_s
-        return out + self._timers(now)
+        out += self._timers(now)
+        self._next_read_at = now + (self._quiet_s if self._quiet() else self._poll_s)
+        return out
+
+    def _quiet(self) -> bool:
+        """Nothing to watch closely: the arm is down (or, with no closed limit wired, was sent
+        down) and nothing is pending. Anything else is read at the fast rate."""
+        down = self._inputs.closed_limit if "closed_limit" in self._wired \
+            else self._intent != Intent.OPEN
+        return (down and self._seen and not self._inputs.safety_beam
+                and not self._inputs.open_limit and not self._inputs.fire_alarm
+                and self._travel is None and self._auto_close_at is None
+                and not self._holding and self._jam is None and not self._limits_bad
+                and self._board.next_pulse_end is None)
+
+    def _watch(self, now: float) -> None:
+        """Something was commanded: read the inputs at the fast rate from now on."""
+        self._next_read_at = min(self._next_read_at, now + self._poll_s)
 
     def _refresh(self, now: float) -> list[Observation]:
         inputs, presses = self._board.read(now)

@@ -47,6 +47,11 @@ class GateInputMap(Strict):
         return self
 
 
+#: The longest idle interval with a visitor button wired: a quick press is down for 150-250 ms,
+#: and a press between two reads is never seen.
+BUTTON_POLL_MS = 100
+
+
 class ModbusGateConfig(SerialSettings, ZonedSettings):
     type: Literal["modbus_gate"]
     address: int = Field(default=1, ge=1, le=247)
@@ -55,7 +60,22 @@ class ModbusGateConfig(SerialSettings, ZonedSettings):
     pulse_ms: int = Field(default=500, ge=50, le=5000)
     vendor_pulse: bool = Field(default=False, description="Waveshare FC05 0x02xx flash command")
     response_timeout_ms: int = Field(default=200, ge=20, le=5000)
-    poll_interval_ms: int = Field(default=100, ge=20, le=5000)
+    poll_interval_ms: int = Field(
+        default=100, ge=20, le=5000,
+        description="input reads while anything happens: the arm moving or up, a pulse, the "
+                    "beam interrupted, a hold or the fire alarm")
+    idle_poll_interval_ms: int = Field(
+        default=1000, ge=20, le=5000,
+        description="input reads while the arm is down and nothing happens; capped at "
+                    "BUTTON_POLL_MS when a visitor button is wired (a short press lasts ~150 ms)")
     auto_close_s: float = Field(default=8.0, gt=0, le=600)
     travel_timeout_s: float = Field(default=6.0, gt=0, le=120)
     held_open_alarm_s: float = Field(default=60.0, gt=0, le=3600)
+
+    @property
+    def quiet_poll_s(self) -> float:
+        """The input read interval while the arm is down and nothing happens."""
+        ms = self.idle_poll_interval_ms
+        if self.inputs.assist_button is not None or self.inputs.escalation_button is not None:
+            ms = min(ms, BUTTON_POLL_MS)
+        return ms / 1000

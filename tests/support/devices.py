@@ -38,9 +38,9 @@ def device_factory(build: Callable[..., D], *, open_it: bool = True
 
 def gate_config(port: str, **overrides: object) -> ModbusGateConfig:
     """A relay-board gate at ``port`` with times scaled down for tests (travel 0.1 s in the
-    simulator, polls every 20 ms); ``overrides`` are config keys."""
+    simulator, polls every 20 ms, idle or not); ``overrides`` are config keys."""
     values: dict[str, object] = dict(
         type="modbus_gate", port=port, zone="public", pulse_ms=50, response_timeout_ms=40,
-        poll_interval_ms=20, auto_close_s=0.4, travel_timeout_s=0.4, held_open_alarm_s=0.8)
+        poll_interval_ms=20, idle_poll_interval_ms=20, auto_close_s=0.4, travel_timeout_s=0.4, held_open_alarm_s=0.8)
     values.update(overrides)
     return ModbusGateConfig.model_validate(values)

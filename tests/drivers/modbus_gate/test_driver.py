@@ -27,7 +27,7 @@ from drivers.base import (
 )
 from drivers.modbus.rtu import ExceptionCode, ModbusExceptionReply
 from drivers.modbus_gate.driver import ModbusGate
-from drivers.modbus_gate.settings import GateCoils, GateInputMap
+from drivers.modbus_gate.settings import BUTTON_POLL_MS, GateCoils, GateInputMap
 from drivers.sim.barrier_arm import Button
 from drivers.sim.relay_board import BoardFault, RelayBoardSim
 from drivers.supervisor import Backoff, DeviceRunner, wait_for_state
@@ -298,6 +298,48 @@ def test_jam_alarm_and_fault_then_recovery(sim: RelayBoardSim, gate: ModbusGate)
     run(gate, "open")
     pump_until(gate, is_open)
     assert gate.fault is None
+
+
+def input_reads(sim: RelayBoardSim, since: float) -> int:
+    return sum(1 for at, frame in list(sim.request_log) if at > since and frame[1] == 0x02)
+
+
+def quiet(sim: RelayBoardSim, gate: ModbusGate, seconds: float) -> int:
+    """FC02 reads the board saw while ``gate`` was pumped for ``seconds``."""
+    start = time.perf_counter()
+    pump(gate, seconds)
+    return input_reads(sim, start)
+
+
+def test_a_quiet_gate_reads_slowly_and_a_busy_one_fast(
+        sim: RelayBoardSim, make_gate: Callable[..., ModbusGate]) -> None:
+    gate = make_gate(idle_poll_interval_ms=400)
+    pump_until(gate, is_closed)
+    assert quiet(sim, gate, 1.0) <= 4  # every 400 ms (20 ms would be 50)
+    run(gate, "open")
+    assert quiet(sim, gate, 0.3) >= 8  # arm travelling and up: every 20 ms
+    pump_until(gate, is_closed)  # auto-close after 0.4 s
+    pump(gate, 0.1)  # the closed limit read, the pulse ended
+    assert quiet(sim, gate, 1.0) <= 4
+
+
+def test_a_quiet_gate_still_sees_the_fire_alarm_and_a_forced_arm(
+        sim: RelayBoardSim, make_gate: Callable[..., ModbusGate]) -> None:
+    gate = make_gate(idle_poll_interval_ms=300)
+    pump_until(gate, is_closed)
+    pump(gate, 0.5)
+    sim.force_open()
+    pump_until(gate, alarm("forced"))
+    sim.set_fire(True)
+    pump_until(gate, alarm("fire"))
+
+
+def test_visitor_buttons_cap_the_idle_interval() -> None:
+    plain = config("/dev/null", idle_poll_interval_ms=1000)
+    wired = config("/dev/null", idle_poll_interval_ms=1000,
+                   inputs=GateInputMap(assist_button=4))
+    assert plain.quiet_poll_s == 1.0
+    assert wired.quiet_poll_s == BUTTON_POLL_MS / 1000
 
 
 def test_forced_opening(sim: RelayBoardSim, gate: ModbusGate) -> None:
