@@ -32,10 +32,13 @@ ROOT = "gated/v1/demo-town/sim-booth"
 
 
 @contextlib.contextmanager
-def booth_with_broker(tmp_path: Path, extra_mqtt: str = "") -> Iterator[tuple[SimBooth, Broker]]:
+def booth_with_broker(tmp_path: Path, extra_mqtt: str = "", *, denied_event: str | None =
+                      "gate.inputs") -> Iterator[tuple[SimBooth, Broker]]:
     """A simulated booth whose ``[mqtt]`` points at a fresh mosquitto with passwords (plus
-    ``extra_mqtt`` lines). The daemon is the caller's."""
-    broker = Broker(tmp_path / "broker", users={"centre": "centre-pw", "sim-booth": "booth-pw"})
+    ``extra_mqtt`` lines); the broker refuses ``denied_event`` (benchmarks pass None). The
+    daemon is the caller's."""
+    broker = Broker(tmp_path / "broker", users={"centre": "centre-pw", "sim-booth": "booth-pw"},
+                    denied_event=denied_event)
     broker.start()
     for name, secret in (("user", "sim-booth\n"), ("pw", "booth-pw\n")):
         (tmp_path / name).write_text(secret)

@@ -73,6 +73,8 @@ class Broker:
     directory: Path
     users: dict[str, str] = field(default_factory=lambda: {CENTRE_USER: "centre-pw"})
     message_size_limit: int = 64 * 1024
+    #: event type the ACL refuses (PUBACK 0x87), to test refusals; None for benchmarks
+    denied_event: str | None = "gate.inputs"
     port: int = 0
     tls_port: int = 0
     certs: Certs | None = None
@@ -103,9 +105,10 @@ class Broker:
             "# every booth: its own subtree only, plus lists pushed to the whole site\n"
             "pattern readwrite gated/v1/+/%u/#\n"
             "pattern read gated/v1/+/_site/#\n"
-            "# a topic the broker refuses, to test PUBACK refusals\n"
-            "pattern deny gated/v1/+/%u/events/gate.inputs\n"
-            f"user {CENTRE_USER}\n"
+            + ("# a topic the broker refuses, to test PUBACK refusals\n"
+               f"pattern deny gated/v1/+/%u/events/{self.denied_event}\n"
+               if self.denied_event else "")
+            + f"user {CENTRE_USER}\n"
             "topic readwrite gated/#\n")
 
     def _write_config(self) -> None:
