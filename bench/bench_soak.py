@@ -65,7 +65,8 @@ def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # sims quiet
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp, \
-            booth_with_broker(Path(tmp), "replay_rate = 5000.0\n") as (sim, _broker):
+            booth_with_broker(Path(tmp), "replay_rate = 5000.0\n",
+                              denied_event=None) as (sim, _broker):
         text = sim.config_path.read_text(encoding="utf-8")
         text = text.replace('type = "sam_idcard"\n', 'type = "sam_idcard"\npoll_interval_ms = 50\n')
         text = text.replace('type = "escpos_printer"\n',

@@ -30,6 +30,7 @@ import enum
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import structlog
@@ -92,6 +93,9 @@ class SamReaderSim(PtySim):
         #: one-shot: the next reply is this late (a module busy with something else)
         self.stall_next_s = 0.0
         self.requests = 0
+        #: (perf_counter when a reply's last byte was written, command), the newest 10,000:
+        #: where a benchmark's card-to-gate time starts
+        self.reply_log: deque[tuple[float, Command | None]] = deque(maxlen=10_000)
         self.reads = 0  # successful card reads
         self.bad_requests = 0
         self._card: SimCard | None = None
@@ -194,9 +198,11 @@ class SamReaderSim(PtySim):
     def _on_data(self, data: bytes, read_at: float) -> bool:
         for item in self._reader.feed(data):
             fault = self.fault
+            command: Command | None = None
             if isinstance(item, Frame):
+                command = parse_request(item).command
                 reply: bytes | None = self.answer(item)
-                if self.read_faults and parse_request(item).command in (
+                if self.read_faults and command in (
                         Command.READ_TEXT_PHOTO, Command.READ_WITH_FINGERPRINT):
                     self.read_faults -= 1
                     fault = self.read_fault
@@ -209,8 +215,10 @@ class SamReaderSim(PtySim):
             stall, self.stall_next_s = self.stall_next_s, 0.0
             if stall:
                 time.sleep(stall)
-            if reply is not None and not self._send(reply):
-                return False
+            if reply is not None:
+                if not self._send(reply):
+                    return False
+                self.reply_log.append((time.perf_counter(), command))
         return True
 
     def _send(self, reply: bytes) -> bool:

@@ -1,0 +1,123 @@
+"""What every benchmark shares: one way to report a figure next to its baseline, and the
+``--profile`` switch for benchmarks that run ``gated run`` as a process.
+
+``figure(...)`` prints one aligned line and, when ``GATED_BENCH_JSON`` names a file (``bench/run``
+sets it), appends the same figure to it as a JSON line, so ``bench/run`` can put every
+benchmark of both profiles in one table without parsing prose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pi_profile import PiProfile
+
+JSON_ENV = "GATED_BENCH_JSON"
+PROFILE_ENV = "GATED_BENCH_PROFILE"  # "host" or "pi": which profile the figures were taken in
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The ``p``-th percentile (0-100) by nearest rank; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[k]
+
+
+def summary_ms(values_s: Sequence[float]) -> dict[str, float]:
+    ms = [v * 1000 for v in values_s]
+    return {"p50": statistics.median(ms) if ms else float("nan"), "p99": percentile(ms, 99),
+            "max": max(ms) if ms else float("nan"), "n": len(ms)}
+
+
+def figure(bench: str, name: str, value: float | str, unit: str = "", *,
+           baseline: float | str | None = None, baseline_name: str = "",
+           target: str = "", note: str = "") -> None:
+    """Print a figure (and record it for ``bench/run``)."""
+    def fmt(v: float | str | None) -> str:
+        if v is None:
+            return ""
+        return f"{v:,.3g}" if isinstance(v, float) and abs(v) < 1000 else (
+            f"{v:,.0f}" if isinstance(v, float) else str(v))
+    line = f"{name:<58} {fmt(value):>10} {unit:<8}"
+    if baseline is not None:
+        line += f"  baseline {baseline_name}: {fmt(baseline)} {unit}"
+    if target:
+        line += f"  (target {target})"
+    if note:
+        line += f"  [{note}]"
+    print(line, flush=True)
+    path = os.environ.get(JSON_ENV)
+    if path:
+        record: dict[str, Any] = {"bench": bench, "profile": os.environ.get(PROFILE_ENV, "host"),
+                                  "figure": name, "value": value, "unit": unit,
+                                  "baseline": baseline, "baseline_name": baseline_name,
+                                  "target": target, "note": note}
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------- daemon-as-a-process helpers
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each thread of ``pid`` by its kernel name (threads of
+    one name summed: ``gated-ctl-conn`` comes and goes). Read from ``/proc``, so it measures
+    the process from outside, as ``top -H`` does."""
+    out: dict[str, float] = {}
+    task = Path(f"/proc/{pid}/task")
+    for tid in os.listdir(task):
+        try:
+            stat = (task / tid / "stat").read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of the whole process, including threads that have ended."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after[k] - before.get(k, 0.0) for k in after}
+
+
+def devices_ready(state: Path, limit: float = 30.0) -> None:
+    """Wait until the daemon reports every device ready (over its control socket)."""
+    from gated.control import ControlError, call
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ControlError):
+            devices = call(state, "get_status")["status"]["devices"]
+            if all(d["state"] == "ready" for d in devices.values()):
+                return
+        time.sleep(0.2)
+    raise TimeoutError("devices not ready")
+
+
+@contextlib.contextmanager
+def profile(name: str) -> Iterator[PiProfile | None]:
+    """``--profile host`` (nothing) or ``pi`` (a ``PiProfile`` the caller adds its daemon to)."""
+    if name != "pi":
+        yield None
+        return
+    why = PiProfile.available()
+    if why:
+        raise SystemExit(f"Pi profile not available here: {why}")
+    with PiProfile() as pi:
+        yield pi
