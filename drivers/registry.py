@@ -22,7 +22,7 @@ from typing import Any
 
 from drivers.base import DependencyMissing, Device
 from drivers.camera_qr.settings import QrCameraConfig
-from drivers.escpos_printer.settings import EscposPrinterConfig
+from drivers.escpos_printer.settings import PRINTER_SETTINGS
 from drivers.modbus_gate.settings import GATE_SETTINGS
 from drivers.pcsc_badge.settings import PcscReaderConfig
 from drivers.sam_idcard.settings import SamReaderConfig
@@ -32,7 +32,7 @@ _DRIVERS: tuple[tuple[type[DeviceSettings] | Variants, str], ...] = (
     (SamReaderConfig, "drivers.sam_idcard.driver:SamCardReader"),
     (PcscReaderConfig, "drivers.pcsc_badge.driver:PcscBadgeReader"),
     (GATE_SETTINGS, "drivers.modbus_gate.driver:ModbusGate"),
-    (EscposPrinterConfig, "drivers.escpos_printer.driver:EscposPrinter"),
+    (PRINTER_SETTINGS, "drivers.escpos_printer.driver:EscposPrinter"),
     (QrCameraConfig, "drivers.camera_qr.driver:QrCamera"),
 )
 
