@@ -25,11 +25,11 @@ from drivers.camera_qr.settings import QrCameraConfig
 from drivers.escpos_printer.settings import PRINTER_SETTINGS
 from drivers.modbus_gate.settings import GATE_SETTINGS
 from drivers.pcsc_badge.settings import PcscReaderConfig
-from drivers.sam_idcard.settings import SamReaderConfig
+from drivers.sam_idcard.settings import SAM_SETTINGS
 from drivers.settings import DeviceSettings, Variants
 
 _DRIVERS: tuple[tuple[type[DeviceSettings] | Variants, str], ...] = (
-    (SamReaderConfig, "drivers.sam_idcard.driver:SamCardReader"),
+    (SAM_SETTINGS, "drivers.sam_idcard.driver:SamCardReader"),
     (PcscReaderConfig, "drivers.pcsc_badge.driver:PcscBadgeReader"),
     (GATE_SETTINGS, "drivers.modbus_gate.driver:ModbusGate"),
     (PRINTER_SETTINGS, "drivers.escpos_printer.driver:EscposPrinter"),
