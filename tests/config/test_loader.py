@@ -94,6 +94,8 @@ def test_example_documents_every_key() -> None:
          "known: barrier, contact, swing"),
         (MINIMAL + GATE + 'gate = "swing"\ninputs = { open_limit = 1 }\n',
          "devices.g.inputs.open_limit", 10, "unknown key"),
+        (MINIMAL + GATE + 'profile = "generic"\nread = "input_registers"\n', "devices.g", 5,
+         "does not go with read"),
     ],
 )
 def test_problems_are_specific(toml: str, path: str, line: int | None, fragment: str) -> None:

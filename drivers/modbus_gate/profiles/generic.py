@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from drivers.modbus.registers import check_write_register_reply, write_register_request
 from drivers.modbus.rtu import CoilValue, FunctionCode, check_write_coil_reply, write_coil_request
@@ -48,6 +48,15 @@ class GenericBoardSettings(Strict):
         default="bits", description="bits for FC01/FC02; bitmap or registers for FC03/FC04")
     inputs_address: int | None = Field(default=None, ge=1, le=247,
                                        description="input board's address; default the board")
+
+    @model_validator(mode="after")
+    def _layout_fits_the_read(self) -> GenericBoardSettings:
+        bits = self.read in ("discrete_inputs", "coils")
+        if bits != (self.input_layout == "bits"):
+            raise ValueError(f"input_layout {self.input_layout!r} does not go with read "
+                             f"{self.read!r}: bits for discrete_inputs/coils, bitmap or "
+                             "registers for holding_registers/input_registers")
+        return self
 
 
 class GenericBoard(RelayProtocol):
