@@ -45,6 +45,9 @@ class DeviceState(enum.StrEnum):
     DEGRADED = "degraded"
     OFFLINE = "offline"
     DISABLED = "disabled"
+    #: the link is up but the device cannot tell its health (a one-way printer that never
+    #: answers a status request): it is used as a ready one, and the guard sees it is blind
+    UNKNOWN = "unknown"
 
 
 class DeviceError(Exception):
@@ -265,6 +268,9 @@ class Device(ABC):
         #: supervisor publishes DEGRADED with this reason while it is set and READY once a
         #: driver clears it; drivers set and clear it from what poll() sees.
         self.fault: str | None = None
+        #: The device cannot report its own health (a one-way printer): while the link works
+        #: and no fault is set the supervisor publishes UNKNOWN, not READY.
+        self.blind = False
         #: ``action`` -> handler of each command this driver executes (``execute`` looks it
         #: up); empty for a read-only device, which answers every command as unsupported.
         self.handlers: dict[str, Callable[[DeviceCommand], list[Observation]]] = {}

@@ -199,6 +199,8 @@ class DeviceRunner:
     def _report_health(self, device: Device) -> None:
         if device.fault:
             self._set_state(DeviceState.DEGRADED, device.fault)
+        elif device.blind:
+            self._set_state(DeviceState.UNKNOWN, "no_status: the device does not report it")
         else:
             self._set_state(DeviceState.READY, "ok")
 

@@ -290,6 +290,7 @@ class OpKind(enum.StrEnum):
     QR_ECC = "qr_ecc"
     QR_STORE = "qr_store"
     QR_PRINT = "qr_print"
+    RASTER = "raster"  # GS v 0: the whole block, header included, in Op.data
     STATUS_REQUEST = "status_request"
     ASB = "asb"
     UNKNOWN = "unknown"
@@ -339,6 +340,13 @@ def _command(buf: bytes, i: int) -> tuple[Op, int] | None:
                 return None
             return Op(OpKind.CUT, m, buf[i + 3:i + 4]), 4
         return Op(OpKind.CUT, m), 3
+    if head == b"\x1d\x76":  # GS v 0 m xL xH yL yH data
+        if len(buf) - i < 8:
+            return None
+        size = 8 + (buf[i + 4] | buf[i + 5] << 8) * (buf[i + 6] | buf[i + 7] << 8)
+        if len(buf) - i < size:
+            return None
+        return Op(OpKind.RASTER, buf[i + 3], buf[i:i + size]), size
     if head == b"\x1d\x28":  # GS ( fn pL pH ...
         if len(buf) - i < 5:
             return None

@@ -1,4 +1,5 @@
-"""ESC/POS ticket printer on a serial line (PROTOCOLS.md section 3).
+"""ESC/POS ticket printer on a serial line, a USB printer-class device or a network printer's
+raw port (PROTOCOLS.md section 3; transports: ``drivers.escpos_printer.transports``).
 
 Own thin layer over pyserial rather than python-escpos: its serial transport opens
 ``serial.Serial`` (no ``serial_for_url``: no ``spy://`` traces, no ``loop://``), reads a silent
@@ -19,6 +20,11 @@ Behaviour the core can rely on:
   the core reprints it: one ticket too many is better than one lost.
 - Garbled replies are ``ProtocolError``, silence ``DeviceTimeout``, a vanished port
   (unplugged, pty closed) ``DeviceUnavailable``.
+- ``status = "none"`` (a one-way printer that never answers ``DLE EOT``): never refused.
+  ``open()`` only initialises it; ``blind`` is set, so the supervisor publishes UNKNOWN rather
+  than READY; every ticket is sent blind and answered ``ok`` with detail ``sent_unconfirmed``
+  (the core counts it printed: paper out, cover open or a ticket cut short cannot be seen, so
+  no reprint happens by itself). A transport that vanishes is still ``DeviceUnavailable``.
 """
 
 from __future__ import annotations
@@ -51,23 +57,27 @@ from drivers.escpos_printer.codec import (
     split_replies,
     status_request,
 )
-from drivers.escpos_printer.layout import render_ticket
-from drivers.escpos_printer.settings import EscposPrinterConfig
-from drivers.serial_link import LINK_ERRORS, close_serial, open_serial
+from drivers.escpos_printer.encoding import TextEncoding
+from drivers.escpos_printer.layout import QrMode, render_ticket
+from drivers.escpos_printer.settings import PrinterSettings, describe
+from drivers.escpos_printer.transports import open_transport
+from drivers.serial_link import LINK_ERRORS
 
 log = structlog.get_logger(__name__)
 
 _STATUS_REQUEST = b"".join(status_request(n) for n in StatusQuery)
-WRITE_TIMEOUT_S = 10.0  # a ticket is ~1 KB: about 1 s at 9600 baud
 ASB_IDLE_SLICE_S = 0.05  # how often an idle poll looks for automatic status back bytes
 
 
 class EscposPrinter(TicketPrinter):
-    def __init__(self, name: str, config: EscposPrinterConfig) -> None:
+    def __init__(self, name: str, config: PrinterSettings) -> None:
         super().__init__(name)
         self.config = config
         self._log = log.bind(device=name)
-        self._serial: serial.SerialBase | None = None
+        self._where = describe(config)
+        self._asb = config.status_mode == "full"
+        self.blind = config.status_mode == "none"
+        self._serial: Any = None
         self._timeout_s = config.response_timeout_ms / 1000
         self.handlers = {"print": self._cmd_print, "status": self._cmd_status}
         self._reset()
@@ -83,34 +93,47 @@ class EscposPrinter(TicketPrinter):
     def open(self) -> None:
         self._reset()
         cfg = self.config
-        self._serial = open_serial(cfg.port, baudrate=cfg.baudrate, timeout=self._timeout_s,
-                                   write_timeout=WRITE_TIMEOUT_S)
+        self._serial = open_transport(cfg, timeout=self._timeout_s)
         try:
-            self._write(init() + chinese(True) + asb_enable(cfg.auto_status_back))
-            self.pending = self._check()
+            setup = init() + (chinese(True) if cfg.sends_fs_and else b"")
+            if self.blind:
+                self._write(setup)  # a one-way printer: nothing to ask
+            else:
+                self._write(setup + asb_enable(self._asb))
+                self.pending = self._check()
         except (DeviceTimeout, ProtocolError, DeviceUnavailable):
             self.close()
             raise
-        self._log.info("printer_opened", port=cfg.port, status=self._describe())
+        self._log.info("printer_opened", port=self._where, status=self._describe(),
+                       status_mode=cfg.status_mode)
 
     def close(self) -> None:
         ser, self._serial = self._serial, None
-        close_serial(ser, self.config.port, self.name)
+        if ser is None:
+            return
+        try:
+            ser.close()
+        except LINK_ERRORS as e:
+            self._log.warning("printer_close_failed", port=self._where, error=str(e))
 
     def poll(self, timeout: float) -> Sequence[Observation]:
         deadline = time.monotonic() + max(0.0, timeout)
         out, self.pending = self.pending, []
+        if self.blind:  # nothing to ask a one-way printer: wait for the next ticket
+            if not out:
+                self.idle(max(0.0, deadline - time.monotonic()))
+            return out
         while not out:
             now = time.monotonic()
             if now >= self._next_status_at:
                 out += self._check()
                 continue
-            if self.config.auto_status_back:
+            if self._asb:
                 out += self._read_unasked()
                 if out:
                     break
             wake = min(self._next_status_at, deadline)
-            if self.config.auto_status_back:
+            if self._asb:
                 wake = min(wake, now + ASB_IDLE_SLICE_S)
             if wake > now and self.idle(wake - now):
                 break  # a command is waiting: let the supervisor execute it now
@@ -120,6 +143,8 @@ class EscposPrinter(TicketPrinter):
 
     # ------------------------------------------------------------------ commands
     def _cmd_status(self, cmd: DeviceCommand) -> list[Observation]:
+        if self.blind:
+            return [CommandDone(cmd.command_id, True, "unknown: a one-way printer")]
         out = self._check()
         assert self.status is not None
         if not out:
@@ -130,20 +155,26 @@ class EscposPrinter(TicketPrinter):
         doc: Any = cmd.args.get("ticket")
         if not isinstance(doc, dict):
             return [CommandDone(cmd.command_id, False, "args.ticket must be a ticket document")]
-        out = self._check()
+        out = [] if self.blind else self._check()
         if self.fault:
             self._log.warning("ticket_not_sent", reason=self.fault,
                               ticket_id=doc.get("ticket_id"))
             return [*out, CommandDone(cmd.command_id, False, self.fault)]
         cfg = self.config
         try:
-            data = render_ticket(doc, cfg.columns, cfg.qr_module_size,
-                                 four_byte=cfg.gb18030_four_byte)
+            data = render_ticket(doc, cfg.line_columns, cfg.qr_module_size,
+                                 four_byte=cfg.gb18030_four_byte,
+                                 encoding=TextEncoding(cfg.encoding),
+                                 chinese_mode=cfg.sends_fs_and, qr_mode=QrMode(cfg.qr),
+                                 dots=cfg.dots)
         except (ValueError, TypeError) as e:  # this ticket cannot be printed; the printer can
             self._log.error("ticket_unprintable", ticket_id=doc.get("ticket_id"), error=str(e))
             return [*out, CommandDone(cmd.command_id, False, f"unprintable: {e}")]
         self._write(data)
         self._drain()
+        if self.blind:
+            self._log.info("ticket_sent_blind", ticket_id=doc.get("ticket_id"), bytes=len(data))
+            return [CommandDone(cmd.command_id, True, "sent_unconfirmed")]
         if cfg.print_settle_ms:
             time.sleep(cfg.print_settle_ms / 1000)
         out += self._check()
@@ -161,7 +192,7 @@ class EscposPrinter(TicketPrinter):
 
     def _check(self) -> list[Observation]:
         """Ask all four status bytes; a ``PrinterStatus`` if anything changed."""
-        if self.config.auto_status_back:
+        if self._asb:
             out = self._read_unasked()
         else:
             out = []
@@ -200,7 +231,7 @@ class EscposPrinter(TicketPrinter):
             waiting = ser.in_waiting
             chunk = ser.read(waiting) if waiting else b""
         except LINK_ERRORS as e:
-            raise DeviceUnavailable(f"read from {self.config.port} failed: {e}") from e
+            raise DeviceUnavailable(f"read from {self._where} failed: {e}") from e
         if not chunk and not self._rx:
             return []
         self._rx += chunk
@@ -228,9 +259,9 @@ class EscposPrinter(TicketPrinter):
         return [status]
 
     # ------------------------------------------------------------------ the link
-    def _require(self) -> serial.SerialBase:
+    def _require(self) -> Any:
         if self._serial is None:
-            raise DeviceUnavailable(f"{self.config.port} is not open")
+            raise DeviceUnavailable(f"{self._where} is not open")
         return self._serial
 
     def _write(self, data: bytes) -> None:
@@ -238,16 +269,16 @@ class EscposPrinter(TicketPrinter):
         try:
             ser.write(data)
         except serial.SerialTimeoutException as e:
-            raise DeviceTimeout(f"write to {self.config.port} timed out: {e}") from e
+            raise DeviceTimeout(f"write to {self._where} timed out: {e}") from e
         except LINK_ERRORS as e:
-            raise DeviceUnavailable(f"write to {self.config.port} failed: {e}") from e
+            raise DeviceUnavailable(f"write to {self._where} failed: {e}") from e
 
     def _drain(self) -> None:
         """Wait until the ticket has left the UART, so the settle time counts from there."""
         try:
             self._require().flush()
         except LINK_ERRORS as e:
-            raise DeviceUnavailable(f"flush of {self.config.port} failed: {e}") from e
+            raise DeviceUnavailable(f"flush of {self._where} failed: {e}") from e
 
     def _read(self, deadline: float) -> bytes:
         ser = self._require()
@@ -258,7 +289,7 @@ class EscposPrinter(TicketPrinter):
             waiting = ser.in_waiting
             return bytes(ser.read(max(1, waiting)))
         except LINK_ERRORS as e:
-            raise DeviceUnavailable(f"read from {self.config.port} failed: {e}") from e
+            raise DeviceUnavailable(f"read from {self._where} failed: {e}") from e
 
     def _discard(self) -> None:
         """After garbage, let the rest arrive and drop it so the next reply is clean."""
@@ -271,7 +302,7 @@ class EscposPrinter(TicketPrinter):
         try:
             ser.reset_input_buffer()
         except LINK_ERRORS as e:
-            raise DeviceUnavailable(f"flush of {self.config.port} failed: {e}") from e
+            raise DeviceUnavailable(f"flush of {self._where} failed: {e}") from e
 
 
 __all__ = ["EscposPrinter"]

@@ -26,10 +26,11 @@ from drivers.escpos_printer.codec import (
     cut,
     feed,
     init,
-    line,
     qr,
     size,
 )
+from drivers.escpos_printer.encoding import TextEncoding, encode_text
+from drivers.escpos_printer.raster import qr_raster
 
 NUMBER_SIZE = 4  # magnification of the ticket number
 MARK_SIZE = 2
@@ -58,11 +59,18 @@ def wrap(s: str, columns: int) -> Iterator[str]:
         yield cur
 
 
+class QrMode(enum.StrEnum):
+    NATIVE = "native"  # GS ( k: the printer draws it
+    RASTER = "raster"  # GS v 0: we draw it (printers without native QR)
+
+
 class _Builder:
-    def __init__(self, columns: int, four_byte: bool) -> None:
+    def __init__(self, columns: int, four_byte: bool, encoding: TextEncoding,
+                 chinese_mode: bool) -> None:
         self.columns = columns
         self.four_byte = four_byte
-        self.out = bytearray(init() + chinese(True))
+        self.encoding = encoding
+        self.out = bytearray(init() + (chinese(True) if chinese_mode else b""))
         # the state ESC @ leaves; a command is sent only when it changes (bytes are wire time)
         self._align, self._mag, self._bold = Align.LEFT, 1, False
 
@@ -86,11 +94,11 @@ class _Builder:
             return
         self.style(where, mag, emphasis)
         for part in wrap(s, max(1, self.columns // mag)):
-            self.out += line(part, four_byte=self.four_byte)
+            self.out += encode_text(part, self.encoding, four_byte=self.four_byte) + b"\n"
 
     def rule(self) -> None:
         self.style(Align.LEFT)
-        self.out += line("-" * self.columns)
+        self.out += b"-" * self.columns + b"\n"
 
 
 def _s(doc: dict[str, Any], key: str) -> str:
@@ -154,14 +162,23 @@ def ticket_items(doc: dict[str, Any]) -> list[Item]:
 
 
 def render_ticket(doc: dict[str, Any], columns: int = 48, qr_module: int = 6, *,
-                  four_byte: bool = True) -> bytes:
-    """ESC/POS bytes for one ticket, from initialise to partial cut."""
-    b = _Builder(columns, four_byte)
+                  four_byte: bool = True, encoding: TextEncoding = TextEncoding.GB18030,
+                  chinese_mode: bool = True, qr_mode: QrMode = QrMode.NATIVE,
+                  dots: int = 576) -> bytes:
+    """ESC/POS bytes for one ticket, from initialise to partial cut.
+
+    ``encoding`` and ``chinese_mode`` (send ``FS &``) as the printer wants its text
+    (``drivers.escpos_printer.encoding``); ``qr_mode`` raster draws the QR code as a
+    ``GS v 0`` image at most ``dots`` wide (the head: 384 on 58 mm paper, 576 on 80 mm)."""
+    b = _Builder(columns, four_byte, encoding, chinese_mode)
     for item in ticket_items(doc):
         if item.kind is ItemKind.TEXT:
             b.text(item.text, mag=item.mag, emphasis=item.emphasis)
         elif item.kind is ItemKind.RULE:
             b.rule()
+        elif qr_mode is QrMode.RASTER:
+            b.style(Align.CENTER)
+            b.add(qr_raster(item.text, qr_module, dots) + b"\n")
         else:
             b.style(Align.CENTER)
             b.add(qr(item.text, qr_module, QrEcc.M) + b"\n")

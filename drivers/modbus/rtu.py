@@ -174,6 +174,10 @@ def read_discrete_inputs_request(address: int, start: int, count: int) -> bytes:
                       + start.to_bytes(2, "big") + count.to_bytes(2, "big"))
 
 
+_BIT_READS = frozenset({FunctionCode.READ_COILS, FunctionCode.READ_DISCRETE_INPUTS})
+_READS = _BIT_READS | {FunctionCode.READ_HOLDING_REGISTERS, FunctionCode.READ_INPUT_REGISTERS}
+
+
 def _bit_bytes(count: int) -> int:
     return (count + 7) // 8
 
@@ -193,12 +197,13 @@ def reply_length(request: bytes, head: bytes) -> int | None:
         return 5
     if head[1] != function:
         raise FrameError(f"reply function {head[1]:#04x} to a request {function:#04x}")
-    if function == FunctionCode.WRITE_SINGLE_COIL:
+    if function in (FunctionCode.WRITE_SINGLE_COIL, FunctionCode.WRITE_SINGLE_REGISTER):
         return 8
-    if function in (FunctionCode.READ_COILS, FunctionCode.READ_DISCRETE_INPUTS):
+    if function in _READS:
         if len(head) < 3:
             return None
-        expected = _bit_bytes(int.from_bytes(request[4:6], "big"))
+        count = int.from_bytes(request[4:6], "big")
+        expected = _bit_bytes(count) if function in _BIT_READS else 2 * count
         if head[2] != expected:
             raise FrameError(f"byte count {head[2]} for {expected} expected")
         return 5 + expected

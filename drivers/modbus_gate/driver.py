@@ -1,9 +1,14 @@
 """Barrier gate driven through a Modbus RTU relay board (PROTOCOLS.md section 4).
 
+Also the ``contact`` gate kind (an OPEN contact and no feedback); pedestrian swing gates are
+``drivers.modbus_gate.swing``. Which board, and so which bytes, is the table's ``profile``
+(``drivers.modbus_gate.profiles``).
+
 OPEN, CLOSE and STOP are momentary relay pulses on the controller's dry-contact terminals:
-FC05 coil on, then off ``pulse_ms`` later (the "off" is written from ``poll``, so ``execute``
-returns at once), or with ``vendor_pulse`` one Waveshare flash command the board times itself.
-An optional relay drives the assist lamp or buzzer. One FC02 read takes every input: open and
+one board-timed pulse command where the board has a timer (Waveshare flash, the register
+family's delayed-off), else relay on, then off ``pulse_ms`` later (the "off" is written
+from ``poll``, so ``execute`` returns at once).
+An optional relay drives the assist lamp or buzzer. One read takes every input: open and
 closed limits, the loop or infrared safety beam, the fire alarm, and the visitors' assist and
 escalation buttons if wired there (``buttons.py``). Inputs are read every ``poll_interval_ms``
 while anything happens and every ``idle_poll_interval_ms`` while the arm is down and quiet
@@ -62,7 +67,7 @@ from drivers.base import (
 )
 from drivers.modbus.link import RtuLink
 from drivers.modbus_gate.board import GateBoard, Relay
-from drivers.modbus_gate.settings import ModbusGateConfig
+from drivers.modbus_gate.settings import GateSettings
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -81,7 +86,7 @@ ATTEMPTS = 2  # one retry for a lost or garbled frame, which RS-485 noise makes 
 
 
 class ModbusGate(Gate):
-    def __init__(self, name: str, config: ModbusGateConfig, *, fail_open: bool = True) -> None:
+    def __init__(self, name: str, config: GateSettings, *, fail_open: bool = True) -> None:
         super().__init__(name)
         self.config = config
         self.fail_open = fail_open
@@ -122,9 +127,9 @@ class ModbusGate(Gate):
         self._reset()
         self._link.open()
         try:
-            for relay in (Relay.OPEN, Relay.CLOSE, Relay.STOP):
-                # a pulse cut short by a crash or a lost link must not stay closed
-                self._board.switch(relay, False)
+            for note in self._board.setup():  # first: inputs must not drive relays
+                self._log.warning("gate_board_setup", change=note)
+            self._board.all_off()  # a host-timed pulse cut short by a crash or a lost link
             if self._board.can_read:
                 now = time.monotonic()
                 inputs, _ = self._board.read(now)  # (no presses at the first read)
@@ -135,7 +140,8 @@ class ModbusGate(Gate):
             self._link.close()
             raise
         self._next_read_at = time.monotonic() + self._poll_s
-        self._log.info("gate_opened", port=self.config.port, arm=self._arm())
+        self._log.info("gate_opened", port=self.config.port, arm=self._arm(),
+                       profile=self.config.profile, board_timed=self._board.board_timed)
 
     def close(self) -> None:
         if self._link.is_open:
@@ -184,12 +190,17 @@ class ModbusGate(Gate):
             self._log.warning("gate_close_refused", why="safety_beam")
             return [*out, GateAlarm(GateAlarmKind.CLOSE_REFUSED_SAFETY, "beam interrupted"),
                     CommandDone(cmd.command_id, False, "refused: safety beam interrupted")]
+        if Relay.CLOSE not in self._board.relays:
+            return [*out, CommandDone(cmd.command_id, False,
+                                      "no close relay wired: the controller closes itself")]
         self._hold = False
         self._close_arm(now)
         return [*out, CommandDone(cmd.command_id, True)]
 
     def _cmd_stop(self, cmd: DeviceCommand) -> list[Observation]:
         now = time.monotonic()
+        if Relay.STOP not in self._board.relays:
+            return [CommandDone(cmd.command_id, False, "no stop relay wired")]
         self._intent, self._travel, self._auto_close_at = Intent.STOP, None, None
         self._board.pulse(Relay.STOP, now)
         self._watch(now)
@@ -245,6 +256,9 @@ class ModbusGate(Gate):
             self._passages = self._admitted = 0
         self._travel = None if self._inputs.closed_limit or "closed_limit" not in self._wired \
             else (Intent.CLOSE, now + self.config.travel_timeout_s)
+        if Relay.CLOSE not in self._board.relays:  # a contact gate: it closes by itself
+            self._intent = Intent.NONE
+            return
         self._board.pulse(Relay.CLOSE, now)
         self._watch(now)
 

@@ -1,64 +1,33 @@
-"""``[devices.<name>]`` with ``type = "modbus_gate"``: a gate behind a Modbus RTU relay board."""
+"""``[devices.<name>]`` with ``type = "modbus_gate"``: a gate behind a Modbus RTU relay board.
+
+A table chooses two things: ``profile`` (the relay board: ``drivers.modbus_gate.profiles``,
+default ``coil``) and ``gate`` (what the board drives: ``drivers.modbus_gate.kinds``, default
+``barrier``). Its settings model is ``GateCommon`` plus the profile's and the kind's keys,
+one model per combination (``GATE_SETTINGS``); ``ModbusGateConfig`` is the default one, a
+coil board under a barrier arm, which every table written before profiles existed still is.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import Field, model_validator
 
-from drivers.settings import SerialSettings, Strict, ZonedSettings
-
-
-class GateCoils(Strict):
-    open: int = Field(default=0, ge=0, le=0xFFFF)
-    close: int = Field(default=1, ge=0, le=0xFFFF)
-    stop: int = Field(default=2, ge=0, le=0xFFFF)
-    lamp: int | None = Field(default=3, ge=0, le=0xFFFF)
-
-
-class GateInputMap(Strict):
-    """Discrete input numbers (FC02) of the relay board; ``None`` = not wired."""
-
-    open_limit: int | None = Field(default=0, ge=0, le=0xFFFF)
-    closed_limit: int | None = Field(default=1, ge=0, le=0xFFFF)
-    safety_beam: int | None = Field(default=2, ge=0, le=0xFFFF)
-    fire_alarm: int | None = Field(default=3, ge=0, le=0xFFFF)
-    assist_button: int | None = Field(
-        default=None, ge=0, le=0xFFFF,
-        description="visitor's assist button: the next tap gets priority help and an escort")
-    escalation_button: int | None = Field(
-        default=None, ge=0, le=0xFFFF,
-        description="\"办不成事找局长\" button: opens an escalation for the booth")
-    active_low: bool = False
-
-    @model_validator(mode="after")
-    def _one_read_covers_them(self) -> GateInputMap:
-        """All wired inputs are read with one FC02 request, which covers 2000 at most; one
-        input cannot serve two purposes."""
-        named = {k: v for k, v in self.model_dump().items() if k != "active_low"}
-        wired = [n for n in named.values() if n is not None]
-        if wired and max(wired) - min(wired) >= 2000:
-            raise ValueError("wired inputs must lie within 2000 numbers of each other "
-                             "(one Modbus read covers them all)")
-        for n in set(wired):
-            users = [k for k, v in named.items() if v == n]
-            if len(users) > 1:
-                raise ValueError(f"input {n} is wired to both {users[0]} and {users[1]}")
-        return self
-
+from drivers.modbus_gate.kinds import DEFAULT_KIND, KINDS, BarrierKind
+from drivers.modbus_gate.profiles import DEFAULT_PROFILE, PROFILES
+from drivers.modbus_gate.profiles.coil import CoilBoardSettings
+from drivers.modbus_gate.settings_maps import GateCoils, GateInputMap
+from drivers.settings import Axis, SerialSettings, Variants, ZonedSettings
 
 #: The longest idle interval with a visitor button wired: a quick press is down for 150-250 ms,
 #: and a press between two reads is never seen.
 BUTTON_POLL_MS = 100
 
 
-class ModbusGateConfig(SerialSettings, ZonedSettings):
+class GateCommon(SerialSettings, ZonedSettings):
     type: Literal["modbus_gate"]
     address: int = Field(default=1, ge=1, le=247)
-    coils: GateCoils = GateCoils()
-    inputs: GateInputMap = GateInputMap()
     pulse_ms: int = Field(default=500, ge=50, le=5000)
-    vendor_pulse: bool = Field(default=False, description="Waveshare FC05 0x02xx flash command")
     response_timeout_ms: int = Field(default=200, ge=20, le=5000)
     poll_interval_ms: int = Field(
         default=100, ge=20, le=5000,
@@ -66,16 +35,70 @@ class ModbusGateConfig(SerialSettings, ZonedSettings):
                     "beam interrupted, a hold or the fire alarm")
     idle_poll_interval_ms: int = Field(
         default=1000, ge=20, le=5000,
-        description="input reads while the arm is down and nothing happens; capped at "
-                    "BUTTON_POLL_MS when a visitor button is wired (a short press lasts ~150 ms)")
+        description="input reads while the arm is down and nothing happens; at most "
+                    "BUTTON_POLL_MS with a visitor button wired (a short press lasts ~150 ms); "
+                    "swing gates always read at poll_interval_ms (PASS pulses)")
     auto_close_s: float = Field(default=8.0, gt=0, le=600)
     travel_timeout_s: float = Field(default=6.0, gt=0, le=120)
     held_open_alarm_s: float = Field(default=60.0, gt=0, le=3600)
 
     @property
     def quiet_poll_s(self) -> float:
-        """The input read interval while the arm is down and nothing happens."""
+        """The input read interval while the gate is closed and nothing happens."""
         ms = self.idle_poll_interval_ms
-        if self.inputs.assist_button is not None or self.inputs.escalation_button is not None:
+        inputs = getattr(self, "inputs", None)
+        if inputs is not None and (getattr(inputs, "assist_button", None) is not None
+                                   or getattr(inputs, "escalation_button", None) is not None):
             ms = min(ms, BUTTON_POLL_MS)
         return ms / 1000
+
+    @model_validator(mode="after")
+    def _inputs_reachable(self) -> GateCommon:
+        """A register-family relay board has no inputs: wired ones need the input board."""
+        inputs = getattr(self, "inputs", None)
+        wired = inputs is not None and any(
+            isinstance(v, int) for k, v in inputs.model_dump().items() if k != "active_low")
+        if (wired and getattr(self, "profile", None) == "r4d3b16"
+                and getattr(self, "inputs_address", None) is None):
+            raise ValueError("inputs are wired but the R4D3B16 family has no inputs: set "
+                             "inputs_address to the N4D3E16 input board's Modbus address")
+        return self
+
+
+class ModbusGateConfig(CoilBoardSettings, BarrierKind, GateCommon):
+    """A coil board under a barrier arm: the default, and every table written before
+    profiles existed."""
+
+
+class GateSettings(Protocol):
+    """What the gate drivers read of any combination's model (mypy's view of them)."""
+
+    port: str
+    baudrate: int
+    zone: str
+    address: int
+    profile: str
+    gate: str
+    coils: Any
+    inputs: Any
+    pulse_ms: int
+    response_timeout_ms: int
+    poll_interval_ms: int
+    idle_poll_interval_ms: int
+    auto_close_s: float
+    travel_timeout_s: float
+    held_open_alarm_s: float
+
+    @property
+    def quiet_poll_s(self) -> float: ...
+
+
+GATE_SETTINGS = Variants(GateCommon, [
+    Axis("profile", DEFAULT_PROFILE, {name: mixin for name, (mixin, _) in PROFILES.items()}),
+    Axis("gate", DEFAULT_KIND, KINDS),
+], suffix="Gate", prebuilt={Variants.tag_of((DEFAULT_PROFILE, DEFAULT_KIND)): ModbusGateConfig})
+
+__all__ = [
+    "BUTTON_POLL_MS", "GATE_SETTINGS", "GateCoils", "GateCommon", "GateInputMap",
+    "GateSettings", "ModbusGateConfig",
+]

@@ -1,4 +1,10 @@
-"""Resident ID card reader: a GA/T 467 SAM module on a serial line (PROTOCOLS.md section 1).
+"""Resident ID card reader: a GA/T 467 SAM module on a serial line or USB (PROTOCOLS.md
+section 1; the USB transport is ``drivers.sam_idcard.usb_link``).
+
+Opening: the module must answer the status command (11 FF); with ``baudrate = "auto"`` the
+driver tries each speed of ``AUTO_BAUDRATES`` until one does (the one found is logged and
+kept for this driver's reopens). Then each ``init`` request body is sent and must be
+answered 90, else ``ProtocolError`` (``init_refused``).
 
 Every ``poll_interval_ms`` the driver runs find (20 01) -> select (20 02) -> read (30 01), with
 ``find_timeout_ms`` for the first two and ``read_timeout_ms`` for the read, and returns:
@@ -30,8 +36,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
-import serial
 import structlog
 
 from drivers.base import (
@@ -54,11 +60,13 @@ from drivers.sam_idcard.codec import (
     Status,
     StatusClass,
     build_request,
+    frame,
     parse_reply,
     read_reply_text,
 )
-from drivers.sam_idcard.settings import SamReaderConfig
+from drivers.sam_idcard.settings import AUTO_BAUDRATES, SamSettings
 from drivers.sam_idcard.text import TextBlockError, decode_text_block
+from drivers.sam_idcard.usb_link import UsbSamLink
 from drivers.serial_link import LINK_ERRORS, close_serial, open_serial
 
 log = structlog.get_logger(__name__)
@@ -72,18 +80,25 @@ RETRY_READ = frozenset({Status.READ_FAILED.slug, "bad_checksum", "truncated", "g
 
 
 class SamCardReader(CardReader):
-    def __init__(self, name: str, config: SamReaderConfig) -> None:
+    def __init__(self, name: str, config: SamSettings, *, usb_backend: Any = None) -> None:
+        """``usb_backend``: a pyusb backend object for the ``usb`` profile (tests; None is
+        libusb)."""
         super().__init__(name)
         self.config = config
         self._log = log.bind(device=name)
-        self._serial: serial.SerialBase | None = None
+        self._usb_backend = usb_backend
+        self._where = (f"usb:{getattr(config, 'usb_id', '')}" if config.profile == "usb"
+                       else str(getattr(config, "port", "")))
+        baud = getattr(config, "baudrate", 115200)
+        self._bauds: tuple[int, ...] = AUTO_BAUDRATES if baud == "auto" else (int(baud),)
+        self._serial: Any = None
         self._frames = SamFrameReader()
         self._requests = {c: build_request(c) for c in Command}  # built once
         self._find_s = config.find_timeout_ms / 1000
         self._read_s = config.read_timeout_ms / 1000
         self._poll_s = config.poll_interval_ms / 1000
         # silence inside a reply that means it was cut off: 64 characters' time, 50 ms at least
-        self._gap_s = max(0.05, 640 / config.baudrate)
+        self._gap_s = max(0.05, 640 / min(self._bauds))
         self._presented = False
         self._next_at = 0.0
         #: counters for status and tests: reads, unreadable, resyncs
@@ -93,22 +108,65 @@ class SamCardReader(CardReader):
     def open(self) -> None:
         self.fault = None
         self._presented = False
-        self._serial = open_serial(self.config.port, baudrate=self.config.baudrate,
-                                   timeout=SLICE_S)
         try:
-            reply = self._transact(Command.STATUS, max(self._find_s, 0.2))
+            reply = self._connect()
             self._check_sam(reply)
         except DeviceFault:
             pass  # reachable but the SAM is unhealthy: stay open, DEGRADED (``fault``)
         except (DeviceTimeout, DeviceUnavailable, ProtocolError):
             self.close()
             raise
+        try:
+            self._send_init()
+        except (DeviceTimeout, DeviceUnavailable, ProtocolError):
+            self.close()
+            raise
         self._next_at = time.monotonic()
-        self._log.info("sam_reader_opened", port=self.config.port, fault=self.fault)
+        self._log.info("sam_reader_opened", port=self._where, fault=self.fault,
+                       baudrate=self._bauds[0] if self.config.profile == "serial" else None)
+
+    def _connect(self) -> Reply:
+        """Open the transport and get the status reply; each baud rate in turn for "auto"."""
+        if self.config.profile == "usb":
+            cfg: Any = self.config
+            self._serial = UsbSamLink(cfg.usb_id, serial=cfg.usb_serial,
+                                      interface=cfg.interface, timeout=SLICE_S,
+                                      backend=self._usb_backend)
+            return self._transact(Command.STATUS, max(self._find_s, 0.2))
+        last: DeviceTimeout | None = None
+        for baud in self._bauds:
+            self._serial = open_serial(getattr(self.config, "port", ""), baudrate=baud,
+                                       timeout=SLICE_S)
+            try:
+                reply = self._transact(Command.STATUS, max(self._find_s, 0.2))
+            except (DeviceTimeout, SamCodecError) as e:
+                if len(self._bauds) == 1:
+                    raise
+                last = e if isinstance(e, DeviceTimeout) else DeviceTimeout(str(e))
+                self.close()
+                continue
+            if len(self._bauds) > 1:
+                self._log.info("sam_baudrate_found", baudrate=baud)
+                self._bauds = (baud, *[b for b in self._bauds if b != baud])
+            return reply
+        raise DeviceTimeout(f"no status reply at {', '.join(map(str, self._bauds))} baud"
+                            ) from last
+
+    def _send_init(self) -> None:
+        for body in self.config.init:
+            reply = self._transact_frame(frame(bytes.fromhex(body)), f"init {body}",
+                                         max(self._find_s, 0.2))
+            if reply.status is not Status.OK:
+                raise ProtocolError(f"init command {body} answered {reply.sw3:02x}",
+                                    reason="init_refused")
+            self._log.info("sam_init_sent", command=body[:4])
 
     def close(self) -> None:
         ser, self._serial = self._serial, None
-        close_serial(ser, self.config.port, self.name)
+        if isinstance(ser, UsbSamLink):
+            ser.close()
+        else:
+            close_serial(ser, self._where, self.name)
 
     def poll(self, timeout: float) -> Sequence[Observation]:
         wait = self._next_at - time.monotonic()
@@ -227,15 +285,18 @@ class SamCardReader(CardReader):
     # ------------------------------------------------------------------ transport
     def _transact(self, command: Command, timeout: float) -> Reply:
         """Send one request and frame its reply by the length field."""
+        return self._transact_frame(self._requests[command], command.name, timeout)
+
+    def _transact_frame(self, request: bytes, what: str, timeout: float) -> Reply:
         ser = self._serial
         if ser is None:
-            raise DeviceUnavailable(f"{self.config.port} is not open")
+            raise DeviceUnavailable(f"{self._where} is not open")
         reader = self._frames
         faults: list[FaultReason] = []
         try:
             ser.reset_input_buffer()
             reader.reset()
-            ser.write(self._requests[command])
+            ser.write(request)
             deadline = time.monotonic() + timeout
             last_byte = 0.0
             while time.monotonic() < deadline:
@@ -252,17 +313,17 @@ class SamCardReader(CardReader):
                         return parse_reply(item)
                     faults.append(item.reason)
                     if item.reason == FaultReason.BAD_CHECKSUM:
-                        raise SamCodecError(f"reply to {command.name} has a bad checksum",
+                        raise SamCodecError(f"reply to {what} has a bad checksum",
                                             reason="bad_checksum")
         except LINK_ERRORS as e:
-            raise DeviceUnavailable(f"{self.config.port}: {e}") from e
+            raise DeviceUnavailable(f"{self._where}: {e}") from e
         if faults:
-            raise SamCodecError(f"no valid reply to {command.name}, only {faults[0]}",
+            raise SamCodecError(f"no valid reply to {what}, only {faults[0]}",
                                 reason=str(faults[0]))
         if reader.pending:
-            raise SamCodecError(f"reply to {command.name} cut off after {reader.pending} bytes",
+            raise SamCodecError(f"reply to {what} cut off after {reader.pending} bytes",
                                 reason="truncated")
-        raise DeviceTimeout(f"no reply to {command.name} within {timeout * 1000:.0f} ms")
+        raise DeviceTimeout(f"no reply to {what} within {timeout * 1000:.0f} ms")
 
 
 __all__ = ["SamCardReader"]

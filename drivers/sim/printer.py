@@ -44,6 +44,7 @@ from drivers.escpos_printer.codec import (
     is_status_byte,
     tokenize,
 )
+from drivers.escpos_printer.encoding import TextEncoding
 from drivers.sim.pty_sim import PtySim, run_console
 from drivers.sim.ticket_render import TicketCanvas, find_font
 
@@ -74,10 +75,17 @@ class PrinterSim(PtySim):
     name = "printer_sim"
 
     def __init__(self, out_dir: Path | None = None, *, columns: int = 48,
-                 font: Path | None = None, seed: int = 0) -> None:
+                 font: Path | None = None, seed: int = 0,
+                 encoding: TextEncoding = TextEncoding.GB18030,
+                 chinese_at_init: bool = False, one_way: bool = False) -> None:
+        """``encoding`` / ``chinese_at_init``: the printer's text (a GBK printer in Chinese
+        mode from power-on needs no ``FS &``; a UTF-8 one must not get it); ``one_way``: a
+        printer that never answers a status request (as ``silent``, for good)."""
         super().__init__()
         self.out_dir = out_dir
         self.columns = columns
+        self.encoding = encoding
+        self.chinese_at_init = chinese_at_init
         self.font = font or find_font()
         self.paper_near_end = False
         self.paper_out = False
@@ -85,7 +93,7 @@ class PrinterSim(PtySim):
         self.offline = False
         self.cutter_error = False
         self.garbage = False
-        self.silent = False
+        self.silent = one_way
         self.mid_ticket = MidTicket.NONE
         self.reply_delay_s = 0.0
         self.tickets: list[RenderedTicket] = []
@@ -98,11 +106,15 @@ class PrinterSim(PtySim):
         self.init_log: deque[float] = deque(maxlen=10_000)
         self._read_at = 0.0
         self.asb_enabled = False
-        self._canvas = TicketCanvas(columns)
+        self._canvas = self._new_canvas()
         self._spoiling = False
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
         self._buf = b""  # received bytes not yet a whole operation
+
+    def _new_canvas(self) -> TicketCanvas:
+        return TicketCanvas(self.columns, encoding=self.encoding,
+                            chinese_at_init=self.chinese_at_init)
 
     # ------------------------------------------------------------------ lifecycle
     def _on_start(self) -> None:
@@ -212,7 +224,7 @@ class PrinterSim(PtySim):
         return True
 
     def _finish(self) -> None:
-        canvas, self._canvas = self._canvas, TicketCanvas(self.columns)
+        canvas, self._canvas = self._canvas, self._new_canvas()
         spoiled, self._spoiling = self._spoiling, False
         if spoiled:
             self.spoiled += 1

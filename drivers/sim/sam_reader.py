@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import random
+import termios
 import threading
 import time
 from collections import deque
@@ -61,6 +62,7 @@ from drivers.sim.sam_cards import (
 
 log = structlog.get_logger(__name__)
 
+_SPEEDS = {getattr(termios, f"B{b}"): b for b in (9600, 19200, 38400, 57600, 115200)}
 MAX_CHUNK = 200
 MAX_CHUNK_DELAY_S = 0.004
 
@@ -92,6 +94,13 @@ class SamReaderSim(PtySim):
         self.read_faults = 0
         #: one-shot: the next reply is this late (a module busy with something else)
         self.stall_next_s = 0.0
+        #: the module's line speed: requests on the pty at another speed are heard as noise
+        #: and answered with noise, as on a real line (None: any speed)
+        self.baudrate: int | None = None
+        #: (CMD, PARA) beyond the standard set that this module answers, and how (a vendor's
+        #: "set max RF bytes", say); every request received, as (CMD, PARA, data)
+        self.extra_commands: dict[tuple[int, int], Status] = {}
+        self.received: list[tuple[int, int, bytes]] = []
         self.requests = 0
         #: (perf_counter when a reply's last byte was written, command), the newest 10,000:
         #: where a benchmark's card-to-gate time starts
@@ -142,8 +151,10 @@ class SamReaderSim(PtySim):
         command = req.command
         with self._lock:
             self.requests += 1
+            self.received.append((req.cmd, req.para, req.data))
             if command is None:
-                return build_reply(Status.BAD_COMMAND)
+                status = self.extra_commands.get((req.cmd, req.para), Status.BAD_COMMAND)
+                return build_reply(status)
             if command in (Command.RESET, Command.STATUS):
                 return build_reply(self.sam_status)
             if command is Command.SAM_ID:
@@ -195,7 +206,20 @@ class SamReaderSim(PtySim):
         return reply
 
     # ------------------------------------------------------------------ I/O thread
+    def _line_speed(self) -> int | None:
+        """The speed the driver set on its end of the pty (None when it cannot be read)."""
+        slave = self._slave
+        if slave is None:
+            return None
+        try:
+            speed = termios.tcgetattr(slave)[4]
+        except termios.error:
+            return None
+        return _SPEEDS.get(speed)
+
     def _on_data(self, data: bytes, read_at: float) -> bool:
+        if self.baudrate is not None and self._line_speed() not in (None, self.baudrate):
+            return self._write(self._noise(len(data)))  # a wrong speed: garbage both ways
         for item in self._reader.feed(data):
             fault = self.fault
             command: Command | None = None

@@ -18,7 +18,9 @@ import qrcode
 import qrcode.constants
 from PIL import Image, ImageDraw, ImageFont
 
-from drivers.escpos_printer.codec import Align, Op, OpKind, decode_text
+from drivers.escpos_printer.codec import Align, Op, OpKind
+from drivers.escpos_printer.encoding import TextEncoding, decode_text
+from drivers.escpos_printer.raster import decode_raster
 
 DOT_W = 12  # font A cell width in dots
 DOT_H = 24  # font A line height in dots
@@ -60,9 +62,18 @@ class _Qr:
 
 
 @dataclass
+class _Raster:
+    rows: list[list[bool]]
+    align: Align
+
+
+@dataclass
 class TicketCanvas:
     columns: int = 48
-    items: list[_Line | _Qr] = field(default_factory=list)
+    items: list[_Line | _Qr | _Raster] = field(default_factory=list)
+    #: the printer's text encoding, and whether it is in Chinese mode after ESC @
+    encoding: TextEncoding = TextEncoding.GB18030
+    chinese_at_init: bool = False
     chinese: bool = False
     align: Align = Align.LEFT
     width: int = 1
@@ -82,7 +93,7 @@ class TicketCanvas:
         k = op.kind
         if k == OpKind.INIT:
             self.chinese, self.align, self.width, self.height, self.bold = (
-                False, Align.LEFT, 1, 1, False)
+                self.chinese_at_init, Align.LEFT, 1, 1, False)
         elif k in (OpKind.CHINESE_ON, OpKind.CHINESE_OFF):
             self.chinese = k == OpKind.CHINESE_ON
         elif k == OpKind.ALIGN:
@@ -92,8 +103,8 @@ class TicketCanvas:
         elif k == OpKind.BOLD:
             self.bold = bool(op.value & 1)
         elif k == OpKind.TEXT:
-            self._segments.append(_Segment(decode_text(op.data, self.chinese), self.width,
-                                           self.height, self.bold))
+            self._segments.append(_Segment(decode_text(op.data, self.encoding, self.chinese),
+                                           self.width, self.height, self.bold))
         elif k == OpKind.NEWLINE:
             self._newline()
         elif k == OpKind.FEED:
@@ -108,6 +119,9 @@ class TicketCanvas:
         elif k == OpKind.QR_PRINT and self.qr_data:
             self._newline(only_if_text=True)
             self.items.append(_Qr(self.qr_data, self.qr_module, self.qr_ecc, self.align))
+        elif k == OpKind.RASTER:
+            self._newline(only_if_text=True)
+            self.items.append(_Raster(decode_raster(op.data), self.align))
         elif k == OpKind.CUT:
             self._newline(only_if_text=True)
             return True
@@ -125,6 +139,8 @@ class TicketCanvas:
         for item in self.items:
             if isinstance(item, _Qr):
                 out.append("[QR] " + item.data.decode("utf-8", "replace"))
+            elif isinstance(item, _Raster):
+                out.append(f"[IMAGE {len(item.rows[0])}x{len(item.rows)}]")
             else:
                 out.append("".join(s.text for s in item.segments))
         while out and not out[-1]:
@@ -143,8 +159,12 @@ class TicketCanvas:
             y += block.height
         return img
 
-    def _block(self, item: _Line | _Qr, width: int,
+    def _block(self, item: _Line | _Qr | _Raster, width: int,
                font_path: Path | None) -> tuple[Align, Image.Image]:
+        if isinstance(item, _Raster):
+            img = Image.new("L", (len(item.rows[0]), len(item.rows)), 255)
+            img.putdata([0 if dot else 255 for row in item.rows for dot in row])
+            return item.align, img
         if isinstance(item, _Qr):
             code = qrcode.QRCode(error_correction=_ECC.get(item.ecc, _ECC[48]),
                                  box_size=max(1, item.module), border=4)

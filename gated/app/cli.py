@@ -63,6 +63,23 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=None)
     sp.add_argument("--hall", default="127.0.0.1:8080",
                     help="where the hall's screens listen (host:port), or 'off'")
+    sp = cmd("probe", "find the devices plugged into this box and print config tables for "
+             "them (only reads: never switches a relay or prints)", _probe, config=False)
+    sp.add_argument("--port", action="append", dest="ports", metavar="PORT",
+                    help="probe this serial port (repeatable; default: every port listed)")
+    sp.add_argument("--modbus-ids", default="1-16", help="Modbus slave ids to ask (1-16)")
+    sp.add_argument("--modbus-baud", action="append", type=int, dest="modbus_bauds",
+                    help="Modbus baud rate to try (repeatable; default 9600)")
+    sp.add_argument("--camera", action="append", dest="cameras", metavar="SOURCE",
+                    help="camera to try (repeatable; default: every /dev/video*)")
+    sp.add_argument("--no-usb", action="store_true", help="do not list USB devices")
+    sp.add_argument("-o", "--output", type=Path, help="write the config tables here")
+    sp = cmd("selftest", "try one configured device by hand (stop gated first): pulse a "
+             "gate, print a test ticket, read a card, a camera's decode rate", _selftest)
+    sp.add_argument("device", help="the name of its [devices.<name>] table")
+    sp.add_argument("--yes", action="store_true", help="pulse a gate without asking")
+    sp.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a card")
+    sp.add_argument("--seconds", type=float, default=5.0, help="camera: seconds to watch")
     sp = cmd("hall", "the hall's screens: web service for display, counters, rating, guard",
              _hall)
     sp.add_argument("action", nargs="?", choices=["serve", "passwd"], default="serve",
@@ -128,6 +145,43 @@ def _check(args: argparse.Namespace) -> int:
     print(f"{args.file}: ok (site {cfg.site.id}, booth {cfg.booth.id}, "
           f"{len(cfg.devices)} device(s), {len(cfg.services)} service(s))")
     return 0
+
+
+def _ids(spec: str) -> list[int]:
+    out: list[int] = []
+    for part in spec.split(","):
+        low, _, high = part.partition("-")
+        out += range(int(low), int(high or low) + 1)
+    if not out or not all(1 <= i <= 247 for i in out):
+        raise SystemExit(f"gated: Modbus ids {spec!r} must lie within 1-247")
+    return out
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from drivers.probe import config_sections, run_probe
+
+    findings = run_probe(args.ports, modbus_ids=_ids(args.modbus_ids),
+                         modbus_bauds=tuple(args.modbus_bauds or (9600,)),
+                         usb=not args.no_usb, cameras=args.cameras)
+    for f in findings:
+        print(f"{f.where}: {f.summary}", file=sys.stderr)
+    if not findings:
+        print("gated: nothing answered", file=sys.stderr)
+    text = config_sections(findings)
+    if args.output:
+        args.output.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.output}; check it with: gated check-config --no-files "
+              f"{args.output}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    from gated.app.selftest import run_selftest
+
+    return run_selftest(_load(args), args.device, yes=args.yes, wait_s=args.wait,
+                        seconds=args.seconds)
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -42,7 +42,7 @@ from gated.booth.cases import CaseKind, Cases
 from gated.booth.devices import DeviceDirectory
 from gated.booth.gates import Gates
 from gated.booth.next_tap import NextTap
-from gated.booth.printing import Printing
+from gated.booth.printing import PRINTABLE, Printing
 from gated.booth.queueing import Lane, Queue, Ticket
 from gated.booth.ratings import Ratings
 from gated.booth.ticket import TicketInfo, ticket_document
@@ -173,7 +173,7 @@ class BoothLogic:
     def on_device_state(self, b: Batch, device: str, old: DeviceState, new: DeviceState,
                         reason: str) -> None:
         kind = self.devices.kinds.get(device)
-        if kind is DeviceKind.PRINTER and new is DeviceState.READY:
+        if kind is DeviceKind.PRINTER and new in PRINTABLE:
             self.printing.on_printer_ready(b)
         if kind is DeviceKind.GATE and new is DeviceState.READY:
             self.gates.restore(b, device)

@@ -25,6 +25,10 @@ from gated.state import Batch, EventType, new_event_id
 log = structlog.get_logger(__name__)
 
 
+#: device states in which a printer is sent tickets (UNKNOWN: one-way, printed blind)
+PRINTABLE = frozenset({DeviceState.READY, DeviceState.UNKNOWN})
+
+
 class PrintState(enum.StrEnum):
     SENT = "sent"  # handed to a printer, waiting for its CommandDone
     REPRINT = "reprint"  # could not print; waits for a ready printer or the guard
@@ -128,7 +132,7 @@ class Printing:
         b.emit(EventType.PRINTER_STATUS, {"device": device, **obs.__dict__})
         if obs.fault:
             b.emit(EventType.ALARM, {"kind": f"printer_{obs.fault}", "device": device})
-        elif self.devices.state(device) is DeviceState.READY:
+        elif self.devices.state(device) in PRINTABLE:
             self.on_printer_ready(b)
 
     def print_raw(self, b: Batch, doc: dict[str, Any]) -> str | None:
@@ -165,7 +169,11 @@ class Printing:
                                               "reason": reason})
 
     def _ready_printer(self) -> str | None:
-        for name in self.devices.printers():
-            if self.devices.state(name) is DeviceState.READY:
-                return name
+        """A printer that can print: READY first, else one whose health is UNKNOWN (a
+        one-way printer: it prints, blind)."""
+        names = self.devices.printers()
+        for wanted in (DeviceState.READY, DeviceState.UNKNOWN):
+            for name in names:
+                if self.devices.state(name) is wanted:
+                    return name
         return None

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from drivers.registry import settings_models
+from drivers.registry import model_for, variant_problem, variant_tags
 from gated.config.checks import file_problems
 from gated.config.common import DEFAULT_CONFIG_PATH, ConfigError, ConfigProblem
 from gated.config.model import GatedConfig
@@ -72,9 +72,10 @@ def _problems(err: ValidationError, data: dict[str, Any], text: str) -> list[Con
             continue
         loc = [str(x) for x in item["loc"]]
         loc = _strip_union_tags(loc, data)
-        path = ".".join(loc)
         msg = item["msg"]
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "union_tag_invalid" and (bad := _profile_problem(loc, data)):
+            loc, msg = [*loc, bad[0]], bad[1]
+        elif item["type"] == "extra_forbidden":
             msg = "unknown key" + _did_you_mean(loc, data)
         elif item["type"] == "union_tag_invalid":
             msg = f"unknown device type; {msg}"
@@ -82,7 +83,7 @@ def _problems(err: ValidationError, data: dict[str, Any], text: str) -> list[Con
             msg = "required key is missing"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
-        out.append(ConfigProblem(path, msg, _line_of(loc, lines)))
+        out.append(ConfigProblem(".".join(loc), msg, _line_of(loc, lines)))
     return out
 
 
@@ -96,12 +97,20 @@ def _strip_union_tags(loc: list[str], data: dict[str, Any]) -> list[str]:
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             out.append(part)
             node = node[int(part)]
-        elif isinstance(node, dict) and node.get("type") == part:
-            continue  # the discriminator value pydantic inserts
+        elif part in variant_tags(node):
+            continue  # a discriminator value pydantic inserts (type, profile)
         else:
             out.append(part)
             node = None
     return out
+
+
+def _profile_problem(loc: list[str], data: dict[str, Any]) -> tuple[str, str] | None:
+    """A device table whose profile key names no profile: (key, message with the choices)."""
+    node: Any = data
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
+    return variant_problem(node) if len(loc) == 2 and loc[0] == "devices" else None
 
 
 def _did_you_mean(loc: list[str], data: dict[str, Any]) -> str:
@@ -129,15 +138,18 @@ def _known_keys(loc: list[str], data: dict[str, Any]) -> list[str]:
             model = field.annotation if field else None
         elif get_origin(model) is dict:
             model = get_args(model)[1]
-        model = _resolve(model, node, settings_models())
+        model = _resolve(model, node)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return list(model.model_fields)
     return []
 
 
-def _resolve(model: Any, node: Any, device_models: tuple[Any, ...]) -> Any:
+def _resolve(model: Any, node: Any) -> Any:
     from typing import Annotated, get_args, get_origin
 
+    if isinstance(node, dict) and (device := model_for(node)) is not None and \
+            get_origin(model) is Annotated:
+        return device  # a device table: the registry knows its model (profile included)
     if get_origin(model) is Annotated:
         model = get_args(model)[0]
     args = [a for a in get_args(model) if a is not type(None)]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.registry import settings_models
+from drivers.registry import device_union_members
 from drivers.settings import DeviceSettings, Strict, ZonedSettings
 from gated.config.common import LogConfig
 from gated.config.hall import (
@@ -33,8 +33,9 @@ _SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 if TYPE_CHECKING:
     DeviceConfig = DeviceSettings
-else:  # the union of every registered driver's settings, told apart by their ``type``
-    DeviceConfig = Annotated[Union[settings_models()], Field(discriminator="type")]  # noqa: UP007
+else:  # the union of every registered driver's settings, told apart by their ``type`` (and a
+    # type with profiles by its choosing keys, ``drivers.settings.Variants``)
+    DeviceConfig = Annotated[Union[device_union_members()], Field(discriminator="type")]  # noqa: UP007
 
 
 class SiteConfig(Strict):

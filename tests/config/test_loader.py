@@ -12,6 +12,7 @@ from gated.policy import generate_site_key
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = '[site]\nid = "demo"\n[booth]\nid = "b1"\n'
+GATE = '[devices.g]\ntype = "modbus_gate"\nport = "x"\nzone = "hall"\n'
 
 
 def test_minimal_config_gets_defaults() -> None:
@@ -79,6 +80,22 @@ def test_example_documents_every_key() -> None:
          "not a [services] entry"),
         (MINIMAL + '[schedule.hours]\nmon = "8:30-12:00"\n', "schedule.hours", 5, "HH:MM"),
         (MINIMAL + '[outbox]\nmax_rows = "many"\n', "outbox.max_rows", 6, "integer"),
+        # profiles: each chooses its own model, as strict as any
+        (MINIMAL + GATE + 'profile = "wavshare_v2"\n', "devices.g.profile", 9,
+         "did you mean 'waveshare_v2'"),
+        (MINIMAL + GATE + 'profile = "waveshare_v2"\nkeep_board_mode = true\n',
+         "devices.g.keep_board_mode", 10, "did you mean 'keep_board_modes'"),
+        (MINIMAL + GATE + 'inputs_address = 2\n', "devices.g.inputs_address", 9,
+         "unknown key"),  # the coil profile has no input board
+        (MINIMAL + GATE + 'profile = "r4d3b16"\n', "devices.g", 5, "set inputs_address"),
+        (MINIMAL + GATE + 'gate = "swing"\ninputs = { pass_c = 1 }\n',
+         "devices.g.inputs.pass_c", 10, "did you mean 'pass_b'"),
+        (MINIMAL + GATE + 'gate = "turnstile"\n', "devices.g.gate", 9,
+         "known: barrier, contact, swing"),
+        (MINIMAL + GATE + 'gate = "swing"\ninputs = { open_limit = 1 }\n',
+         "devices.g.inputs.open_limit", 10, "unknown key"),
+        (MINIMAL + GATE + 'profile = "generic"\nread = "input_registers"\n', "devices.g", 5,
+         "does not go with read"),
     ],
 )
 def test_problems_are_specific(toml: str, path: str, line: int | None, fragment: str) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from drivers.base import Device
 from drivers.modbus_gate.settings import ModbusGateConfig
+from drivers.registry import model_for
 
 D = TypeVar("D", bound=Device)
 
@@ -36,11 +37,14 @@ def device_factory(build: Callable[..., D], *, open_it: bool = True
             dev.close()
 
 
-def gate_config(port: str, **overrides: object) -> ModbusGateConfig:
+def gate_config(port: str, **overrides: object) -> Any:
     """A relay-board gate at ``port`` with times scaled down for tests (travel 0.1 s in the
-    simulator, polls every 20 ms, idle or not); ``overrides`` are config keys."""
+    simulator, polls every 20 ms, idle or not); ``overrides`` are config keys, ``profile``
+    and ``gate`` included (the model is the one the config would pick for that table)."""
     values: dict[str, object] = dict(
         type="modbus_gate", port=port, zone="public", pulse_ms=50, response_timeout_ms=40,
-        poll_interval_ms=20, idle_poll_interval_ms=20, auto_close_s=0.4, travel_timeout_s=0.4, held_open_alarm_s=0.8)
+        poll_interval_ms=20, idle_poll_interval_ms=20, auto_close_s=0.4, travel_timeout_s=0.4,
+        held_open_alarm_s=0.8)
     values.update(overrides)
-    return ModbusGateConfig.model_validate(values)
+    model = model_for(values) or ModbusGateConfig
+    return model.model_validate(values)

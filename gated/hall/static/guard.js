@@ -14,7 +14,7 @@
     printer_cover_open: "打印机盖打开", device_offline: "设备离线", assist_unanswered: "协助请求无人应答",
     repeated_denials: "多次被拒", device_command_failed: "设备指令失败" };
   const MODES = { normal: "正常", free_passage: "常开", locked: "锁闭" };
-  const STATES = { ready: "正常", connecting: "连接中", degraded: "故障", offline: "离线", disabled: "未启用" };
+  const STATES = { ready: "正常", unknown: "状态未知", connecting: "连接中", degraded: "故障", offline: "离线", disabled: "未启用" };
   const LEVELS = { very_satisfied: "非常满意", satisfied: "满意", basic: "基本满意", dissatisfied: "不满意", very_dissatisfied: "非常不满意" };
   const TYPES = { "assist.request": "协助请求", "assist.ack": "协助已确认", escalation: "办不成事找局长",
     callback: "差评回访", alarm: "报警", "printer.status": "打印机", "ticket.reprint": "补打小票",
