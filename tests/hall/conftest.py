@@ -96,9 +96,11 @@ class Booth:
             shutil.copy(path, Path(target) / path.name)
 
 
-def wait_js(page: Any, expr: str, timeout_ms: float = 10_000, arg: Any = None) -> Any:
+def wait_js(page: Any, expr: str, timeout_ms: float = 30_000, arg: Any = None) -> Any:
     """Wait until the page's ``expr`` (a JS function of ``arg``) is truthy. A function, not a
-    string: the pages' CSP rightly forbids eval, which Playwright would use for a string."""
+    string: the pages' CSP rightly forbids eval, which Playwright would use for a string.
+    30 s: a request through the hall server and the daemon took over 10 s once on a box whose
+    load average was 8 (another test suite beside this one)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:

@@ -130,3 +130,16 @@ def test_fire_in_a_zone_that_does_not_fail_open(board: PymodbusBoard,
     board.model.set("fire_alarm", True)
     pump_until(gate, lambda o: isinstance(o, GateAlarm) and o.kind == "fire_reported")
     assert board.model.energised() == []
+
+
+def test_a_short_pass_pulse_on_a_quiet_lane_is_counted(board: PymodbusBoard,
+                                                       make_lane: Callable[..., SwingGate]) -> None:
+    """A swing gate ignores ``idle_poll_interval_ms``: PASS pulses come whenever somebody goes
+    through (here one nobody admitted), and a slow read would miss a short one."""
+    gate = make_lane(idle_poll_interval_ms=5000)
+    polling.pump(gate, 0.3, step=0.02)  # quiet: no admission, nothing active
+    board.model.set("pass_a", True)
+    out = polling.pump(gate, 0.15, step=0.02)  # a 150 ms pulse
+    board.model.set("pass_a", False)
+    out += polling.pump(gate, 0.1, step=0.02)
+    assert passages(out) == [GatePassage(1, 0)]
