@@ -135,7 +135,7 @@ def run(profile_name: str, idle_s: float, visitors: int, buttons: bool,
             rate = (transactions(sim) - n0) / wall
             spy = None if py_spy is None else subprocess.Popen(
                 [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid),
-                 "--rate", "1000", "--format", "raw", "--threads", "--nonblocking",
+                 "--rate", "1000", "--format", "raw", "--threads",
                  "--output", str(py_spy)], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL)
             t1, c1, p1 = time.monotonic(), thread_cpu(pid), process_cpu(pid)
