@@ -31,7 +31,7 @@ echo "== installing gated with test extras"
 .venv/bin/python -m pip install -q -e '.[test]'
 
 echo "== ruff"
-.venv/bin/ruff check gated drivers tests bench
+.venv/bin/ruff check gated drivers tests bench bench/run
 echo "== mypy"
 .venv/bin/mypy
 echo "== import layers (pyproject.toml [tool.importlinter])"
