@@ -78,7 +78,7 @@ def test_every_command_gets_a_reply_with_the_right_refusal(rig: Rig) -> None:
         "unsigned": ("open_gate", json.dumps({"args": {"zone": "hall"}}).encode()),
         "replayed": ("open_gate", replayed_payload),
         "stale": ("open_gate", sign_command(KEY, "open_gate", {"zone": "hall"},
-                                            ts=time.time() - 3600)),
+                                            ts_ms=int((time.time() - 3600) * 1000))),
         "forged": ("open_gate", sign_command(b"x" * 32, "open_gate", {"zone": "hall"})),
         "malformed": ("echo", b"{not json"),
         "oversized": ("echo", json.dumps({"args": {"x": "y" * 20_000}}).encode()),
