@@ -78,6 +78,7 @@ class Received:
     body: dict[str, Any]
     lane: str | None
     retain: bool
+    correlation: bytes | None = None
 
 
 @dataclass
@@ -122,7 +123,9 @@ class Centre:
             if k == "lane":
                 lane = v
         with self.cond:
-            self.messages.append(Received(msg.topic, body, lane, bool(msg.retain)))
+            corr = getattr(props, "CorrelationData", None)
+            self.messages.append(Received(msg.topic, body, lane, bool(msg.retain),
+                                          bytes(corr) if corr is not None else None))
             self.cond.notify_all()
 
     def events(self) -> list[Received]:
