@@ -201,13 +201,14 @@ class Daemon:
 
     def _reload(self) -> dict[str, Any]:
         if self.config_path is None:
-            return {"ok": False, "reason": "no config file to reload"}
+            return {"ok": False, "reason": "no_config_file",
+                    "message": "the daemon was started without a config file"}
         try:
             new = check_config(self.config_path)
             code_keys = load_code_keys(new.appointments)
         except (ConfigError, CodeKeyError) as e:  # a bad file must not take the daemon down
             log.error("config_reload_failed", error=str(e))
-            return {"ok": False, "reason": str(e)}
+            return {"ok": False, "reason": "bad_config", "message": str(e)}
         restart = [k for k in ("site", "booth", "state_dir", "devices", "outbox")
                    if getattr(new, k) != getattr(self.cfg, k)]
         if self.booth is not None and self.loop is not None:

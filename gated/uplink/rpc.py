@@ -262,8 +262,11 @@ class Rpc:
     def _rejected(self, kind: str, version: Any, reason: str, message: str, *,
                   reported: bool = False) -> None:
         """Count, log and answer a refused list message; ``reported`` when its ``list.sync``
-        event was emitted already (in the batch that refused it)."""
+        event was emitted already (in the batch that refused it). A ``version`` that is not an
+        integer (a malformed message) is reported as null, as the contract says."""
         self.sync_rejected += 1
+        kind = kind[:64]
+        version = version if _is_int(version) else None
         have = self._have(kind)
         log.warning("list_rejected", list=kind, version=version, reason=reason, have=have)
         if not reported:

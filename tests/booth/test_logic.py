@@ -234,6 +234,7 @@ def test_escalation_to_the_director(booth: Booth) -> None:
     assert case["ok"]
     e = booth.wait_event("escalation")["data"]
     assert (e["number"], e["service"], e["counters"]) == (number, "general", ["3"])
+    assert (e["state"], e["ticket_state"]) == ("open", "called")  # the case's, the ticket's
     status = booth.d.status()["queue"]
     assert [c["case_id"] for c in status["open_escalations"]] == [case["case_id"]]
     assert booth.cmd("escalation_ack", case_id=case["case_id"])["ok"]

@@ -53,6 +53,15 @@ def booth_config(broker: Broker, state_dir: Path, *, password: str = BOOTH_PW,
                        mqtt=MqttConfig(**defaults))
 
 
+def ticket_payload(i: int) -> dict[str, Any]:
+    """A ``ticket.issued`` as the booth writes one, for producers outside this process (the
+    contract tap checks what they publish; in-process stand-ins may be anything)."""
+    return {"ticket_id": f"T{i:08d}", "number": f"A{i % 1000:03d}", "service": "general",
+            "priority": False, "priority_reason": None, "state": "waiting", "counter": None,
+            "recalls": 0, "ahead": 0, "wait_min": 0.0, "visitor": "walk_in",
+            "appointment_ref": None}
+
+
 class Booth(StateRig):
     """Store + outbox + state thread under the uplink tests' site and booth ids; ``uplink`` is
     started by the test."""
