@@ -54,7 +54,7 @@ class RefusalKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Topics:
-    """Every topic of one booth (see /work/notes/readme-uplink.md for the table)."""
+    """Every topic of one booth (the contract, with every payload: gated/wire/asyncapi.yaml)."""
 
     site: str
     booth: str
