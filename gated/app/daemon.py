@@ -337,10 +337,10 @@ class Daemon:
             b.emit(EventType.OUTBOX_CORRUPTED, {
                 "moved_to": rec.moved_to, "error": rec.error, "salvaged": rec.salvaged,
                 "lost_tables": rec.lost_tables, "seq_gap_from": self.outbox.seq_gap_from,
-                "seq_resumed_at": self.outbox.last_seq + 1, "ranges": gap})
+                "seq_resumed_at": self.outbox.resumed_at, "ranges": gap})
         elif gap:  # the database file was gone (deleted, a new card): numbers were reserved
             b.emit(EventType.OUTBOX_SKIPPED, {"reason": "database_missing", "ranges": gap,
-                                              "seq_resumed_at": self.outbox.last_seq + 1})
+                                              "seq_resumed_at": self.outbox.resumed_at})
 
     def _storage_failed(self) -> None:
         assert self.booth is not None

@@ -111,6 +111,10 @@ class Outbox:
             # The database was lost or rebuilt: numbers up to the reservation may be in use.
             self.last_seq = max(self.last_seq, self._hwm)
             self.seq_gap_from = meta_seq
+        self._skipped = ([[self.seq_gap_from + 1, self.last_seq]]
+                         if self.seq_gap_from is not None and self.last_seq > self.seq_gap_from
+                         else [])
+        self.resumed_at = self.last_seq + 1  # the first number this start hands out
         self.session = booth_session.claim(Path(state_dir), conn, ran_before=ran_before)
         self._durable_seq = self.last_seq  # numbers up to here are used or reserved
         row = conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
@@ -279,9 +283,7 @@ class Outbox:
     def seq_gap(self) -> list[list[int]]:
         """The numbers skipped at open because the database was lost or rebuilt: reserved
         (``seq.hwm``) and perhaps used by rows that are gone; none of them will be sent."""
-        if self.seq_gap_from is None or self.last_seq <= self.seq_gap_from:
-            return []
-        return [[self.seq_gap_from + 1, self.last_seq]]
+        return [list(r) for r in self._skipped]
 
     def resync(self) -> None:
         """After a rolled-back transaction: counters follow the database again.
