@@ -4,6 +4,8 @@ the real Lists: every command gets a reply; a bad list is rejected whole."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -228,3 +230,19 @@ def test_a_response_topic_outside_the_booths_reply_tree_is_refused_on_its_own(
         for m in rig.centre.messages), 10)
     ok = rig.command("open_gate", sign_command(KEY, "open_gate", {"zone": "hall"}))
     assert ok["ok"] is True  # a response topic under reply/ works as before
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
+def test_a_command_signed_by_the_node_script_opens_over_mqtt(rig: Rig, tmp_path: Path) -> None:
+    """The second implementation of docs/signing.md, end to end: signed in Node.js,
+    published through mosquitto, accepted by the booth."""
+    key_file = tmp_path / "command.key"
+    key_file.write_bytes(KEY + b"\n")  # not hex: the key is the file's bytes
+    signer = Path(__file__).resolve().parents[2] / "scripts" / "sign-command.mjs"
+    payload = subprocess.run(["node", str(signer), "--key-file", str(key_file), "open_gate",
+                              '{"zone": "hall", "by": "县中心"}'], capture_output=True,
+                             check=True, timeout=30).stdout.strip()
+    assert rig.command("open_gate", payload)["ok"] is True
+    assert rig.opened == [{"zone": "hall", "by": "县中心"}]
+    assert rig.command("open_gate", payload)["reason"] == "replayed"
