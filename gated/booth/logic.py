@@ -137,7 +137,8 @@ class BoothLogic:
         elif isinstance(obs, QrRead):
             self.present(b, device, self._appointment_credential(obs.payload))
         elif isinstance(obs, GateInputs):
-            b.emit(EventType.GATE_INPUTS, {"device": device, **obs.__dict__})
+            if self.cfg.outbox.gate_inputs:
+                b.emit(EventType.GATE_INPUTS, {"device": device, **obs.__dict__})
         elif isinstance(obs, GateAlarm):
             self.gates.on_alarm(b, device, obs)
         elif isinstance(obs, GatePassage):

@@ -419,3 +419,31 @@ def test_front_desk_commands_rate_callbacks_and_notice(booth: Booth) -> None:
     assert booth.d.status()["queue"]["notice"]["text"] == "今日 社保窗口 暂停至 14:00"
     assert booth.cmd("set_notice", text="长" * 201)["reason"] == "bad_args"
     assert booth.wait_event("display.notice")["data"]["by"] == "g1"
+
+
+def test_with_gate_inputs_off_the_gate_reports_passages_and_alarms_but_not_each_change(
+        tmp_path: Path) -> None:
+    with SimBooth(tmp_path / "sim", mqtt="off") as sim:
+        text = sim.config_path.read_text(encoding="utf-8")
+        sim.config_path.write_text(text.replace("[outbox]\n", "[outbox]\ngate_inputs = false\n")
+                                   if "[outbox]\n" in text else text + "\n[outbox]\ngate_inputs"
+                                   " = false\n", encoding="utf-8")
+        cfg = load_config(sim.config_path)
+        assert cfg.outbox.gate_inputs is False
+        d = Daemon(cfg, config_path=sim.config_path)
+        d.start()
+        try:
+            wait_for(lambda: _ready(d), 15, "all devices ready")
+            booth = Booth(sim, d)
+            booth.tap(ADULT)
+            wait_for(lambda: sim.hall.position() > 0.9, what="gate open")
+            for _ in range(2):  # two people through one opening
+                sim.hall.set_beam(True)
+                time.sleep(0.4)
+                sim.hall.set_beam(False)
+                time.sleep(0.4)
+            booth.wait_event("alarm", lambda e: e["data"]["kind"] == "tailgating")
+            assert booth.events("gate.command") and booth.events("ticket.issued")
+            assert booth.events("gate.inputs") == []
+        finally:
+            d.stop()
