@@ -43,7 +43,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import structlog  # noqa: E402
-from common import cpu_delta, devices_ready, figure, process_cpu, profile, thread_cpu  # noqa: E402
+from common import (  # noqa: E402
+    cpu_delta,
+    devices_ready,
+    figure,
+    process_cpu,
+    profile,
+    thread_cpu,
+    unwire_buttons,
+)
 
 from drivers.modbus.rtu import CoilValue, write_coil_request  # noqa: E402
 from drivers.modbus_gate.settings import GateCoils  # noqa: E402
@@ -102,7 +110,7 @@ def visit(sim: SimBooth, rng: random.Random) -> None:
     sim.hall.set_beam(False)
 
 
-def top(per_thread: dict[str, float], scale: float, n: int = 6) -> str:
+def top(per_thread: dict[str, float], scale: float, n: int = 8) -> str:
     busiest = sorted(per_thread.items(), key=lambda kv: -kv[1])[:n]
     return ", ".join(f"{name} {v * scale:.2f}" for name, v in busiest if v * scale >= 0.005)
 
@@ -117,10 +125,7 @@ def run(profile_name: str, idle_s: float, visitors: int, buttons: bool,
             booth_with_broker(Path(tmp), denied_event=None) as (sim, _broker), \
             profile(profile_name) as pi:
         if not buttons:
-            text = sim.config_path.read_text(encoding="utf-8")
-            lines = [ln for ln in text.splitlines(keepends=True)
-                     if not ln.startswith("inputs = { assist_button")]
-            sim.config_path.write_text("".join(lines), encoding="utf-8")
+            unwire_buttons(sim.config_path)
         if not gate_inputs:
             with open(sim.config_path, "a", encoding="utf-8") as f:
                 f.write("\n[outbox]\ngate_inputs = false\n")
