@@ -2,10 +2,11 @@
 
 OpenCV captures (V4L2, RTSP through FFmpeg, files) and is imported in ``open()`` only (it is
 heavy and optional): without it the device is DISABLED (``DependencyMissing``), the rest of the
-daemon runs. Frames are decoded by ``drivers.camera_qr.decode``: zxing-cpp first, OpenCV's
-detector as a rate-limited fallback (``decoder``). Without the zxing-cpp package (a board with
-no wheel for it) the camera decodes with OpenCV alone, logs ``qr_zxing_missing`` and stays
-DEGRADED with reason ``zxing_missing`` so the slower decoding shows in the device status.
+daemon runs. Frames are decoded by ``drivers.camera_qr.decode``: zxing-cpp, with OpenCV's
+detector as an optional rate-limited fallback (``decoder``). Without the zxing-cpp package (a
+board with no wheel for it) the camera decodes with OpenCV alone, logs ``qr_zxing_missing``
+and stays DEGRADED with reason ``zxing_missing`` so the slower decoding shows in the device
+status.
 
 Frames are taken at most ``cfg.fps`` per second — ``poll()`` sleeps in ``Device.idle()``
 between frames. One ``QrRead`` per presentation: a payload is reported when it appears and

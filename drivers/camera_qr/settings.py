@@ -11,13 +11,15 @@ from drivers.settings import DeviceSettings
 
 
 class DecoderMode(enum.StrEnum):
-    """Which decoders look at a frame (see ``drivers.camera_qr.decode``)."""
+    """Which decoders look at a frame (see ``drivers.camera_qr.decode``; the README has the
+    measurements the default follows)."""
 
-    #: zxing-cpp only (with its second look at a symbol it found but could not read)
+    #: zxing-cpp only, with its second look at a symbol it found but could not read: the
+    #: default (on the bench set OpenCV read 1 frame in 240 that this misses)
     ZXING = "zxing"
-    #: OpenCV's detector on every frame: the decoder before zxing-cpp, 15x slower here
+    #: OpenCV's detector on every frame: the decoder before zxing-cpp, reads fewer, ~12x slower
     OPENCV = "opencv"
-    #: zxing-cpp on every frame; OpenCV on a frame zxing did not read, rate-limited
+    #: zxing-cpp on every frame, and OpenCV on a frame zxing did not read, rate-limited
     ZXING_OPENCV = "zxing+opencv"
 
 
@@ -27,7 +29,7 @@ class QrCameraConfig(DeviceSettings):
     source: str = Field(description="/dev/video0, an rtsp:// URL, or an image/video file")
     fps: float = Field(default=5.0, gt=0, le=30)
     decoder: DecoderMode = Field(
-        default=DecoderMode.ZXING_OPENCV,
+        default=DecoderMode.ZXING,
         description="zxing | opencv | zxing+opencv; without the zxing-cpp package the camera "
         "decodes with OpenCV and is DEGRADED (zxing_missing)")
     detector: Literal["aruco", "classic"] = Field(

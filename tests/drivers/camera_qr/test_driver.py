@@ -83,7 +83,7 @@ def write_avi(path: Path, frames: Sequence[bytes | None]) -> str:
 
 
 def camera(source: str, *, fps: float = 10.0, detector: str = "aruco",
-           rearm_s: float = 2.0, decoder: str = "zxing+opencv") -> tuple[QrCamera, FakeClock]:
+           rearm_s: float = 2.0, decoder: str = "zxing") -> tuple[QrCamera, FakeClock]:
     cfg = QrCameraConfig.model_validate(
         {"type": "camera_qr", "source": source, "fps": fps, "detector": detector,
          "rearm_s": rearm_s, "decoder": decoder})
@@ -116,7 +116,12 @@ def test_still_image_gbk_payload_is_read_once(tmp_path: Path, decoder: str,
 
 
 def test_no_code_no_read_and_opencv_once_a_second(tmp_path: Path) -> None:
-    cam, clock = camera(write_png(tmp_path / "blank.png", None))  # 10 fps, zxing+opencv
+    blank = write_png(tmp_path / "blank.png", None)
+    cam, clock = camera(blank)  # 10 fps, the default decoder: zxing
+    with cam:
+        assert run_frames(cam, clock, 30) == []
+    assert (cam.counts.frames, cam.counts.misses, cam.counts.opencv_tries) == (30, 30, 0)
+    cam, clock = camera(blank, decoder="zxing+opencv")
     with cam:
         assert run_frames(cam, clock, 30) == []
     assert (cam.counts.frames, cam.counts.misses, cam.counts.opencv_tries) == (30, 30, 3)
@@ -241,7 +246,7 @@ def test_registry_names() -> None:
     assert driver_class("pcsc_badge") is PcscBadgeReader
 
 
-@pytest.mark.parametrize("decoder", ["zxing+opencv", "opencv"])
+@pytest.mark.parametrize("decoder", ["zxing", "zxing+opencv", "opencv"])
 @pytest.mark.parametrize("fmt", [LogFormat.JSON, LogFormat.CONSOLE])
 def test_payload_never_logged(tmp_path: Path, fmt: LogFormat, decoder: str) -> None:
     buf = io.StringIO()
