@@ -1,12 +1,13 @@
 """One camera frame to QR payloads: zxing-cpp first, OpenCV's detector as a rate-limited fallback.
 
 Why zxing-cpp: on the generated bench set (``bench/qr_frameset.py``, 240 distorted 1280x720
-frames) it reads 191 frames where OpenCV's aruco detector reads 108, at about a twelfth of the
-CPU time (the figures and the machine are in the README). OpenCV read 1 frame of the 240 that
-zxing missed, for a full OpenCV decode of every frame zxing did not read; so ``zxing`` is the
-default and ``zxing+opencv`` an option: there OpenCV looks at frames zxing did not read at most
-once per ``opencv_interval_s``, so a camera pointed at nothing pays one OpenCV decode a second,
-not one per frame, and one unreadable code in view cannot make every frame slow.
+frames) it reads 191 frames where OpenCV's aruco detector reads 108, with 13-15x less CPU per
+frame (the figures and the machine are in the README). OpenCV read 1 frame of the 240 that
+zxing missed, at the price of a full OpenCV decode of every frame zxing did not read; so
+``zxing`` is the default and ``zxing+opencv`` an option: OpenCV looks at frames zxing did not
+read at most once per ``opencv_interval_s``, so a camera pointed at nothing pays one OpenCV
+decode a second, not one per frame, and one unreadable code in view cannot make every frame
+slow.
 
 The steps for one frame (``QrPipeline.decode``):
 

@@ -17,7 +17,7 @@ class DecoderMode(enum.StrEnum):
     #: zxing-cpp only, with its second look at a symbol it found but could not read: the
     #: default (on the bench set OpenCV read 1 frame in 240 that this misses)
     ZXING = "zxing"
-    #: OpenCV's detector on every frame: the decoder before zxing-cpp, reads fewer, ~12x slower
+    #: OpenCV's detector on every frame: the decoder before zxing-cpp; reads fewer, 13-15x the CPU
     OPENCV = "opencv"
     #: zxing-cpp on every frame, and OpenCV on a frame zxing did not read, rate-limited
     ZXING_OPENCV = "zxing+opencv"

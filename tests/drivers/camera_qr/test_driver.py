@@ -192,6 +192,27 @@ def test_frames_too_small_for_a_code_are_skipped_then_a_protocol_error(tmp_path:
     assert len(rejected) == 1 and rejected[0]["reason"] == "too_small"  # once per run
 
 
+def test_bad_frames_degrade_then_reopen_under_the_supervisor(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.png"
+    assert cv2.imwrite(str(tiny), np.full((12, 16, 3), 128, np.uint8))
+    cfg = QrCameraConfig.model_validate({"type": "camera_qr", "source": str(tiny), "fps": 30.0})
+    states: list[tuple[DeviceState, str]] = []
+    runner = DeviceRunner(
+        "cam1", lambda: QrCamera("cam1", cfg), on_observation=lambda _n, _o: None,
+        on_state=lambda _n, _old, new, reason: states.append((new, reason.split(":")[0])),
+        backoff=Backoff(initial_s=0.05, max_s=0.1))
+    runner.start()
+    try:
+        end = time.monotonic() + 10
+        while (DeviceState.OFFLINE, "bad_frames") not in states:
+            assert time.monotonic() < end, f"states {states}"
+            time.sleep(0.02)
+    finally:
+        runner.stop()
+    degraded = states.index((DeviceState.DEGRADED, "bad_frames"))
+    assert states.index((DeviceState.OFFLINE, "bad_frames")) > degraded
+
+
 def test_without_zxing_the_camera_decodes_with_opencv_and_is_degraded(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "zxingcpp", None)  # what a board without the wheel has
