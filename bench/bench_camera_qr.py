@@ -20,8 +20,9 @@ reads at least as many frames as OpenCV and is at least 10x faster per frame.
 3. ``QrCamera.poll`` on a still frame against the bare pipeline: the driver's own overhead.
 
 ``--profile pi`` runs the decoding in a quarter of one core (``bench/pi_profile.py``; the frame
-set is generated before that): not a Pi, see that module for what it leaves out. Plain script;
-exits 0 whatever it measures.
+set is generated before that): not a Pi, see that module for what it leaves out. ``bench/run``
+starts the whole script in that core instead (``GATED_BENCH_PROFILE=pi``), frame set and all;
+the figures are the same either way. Plain script; exits 0 whatever it measures.
 
     .venv/bin/python bench/bench_camera_qr.py [--per-family 30] [--hold 5] [--gap 5]
         [--repeat 3] [--profile host|pi]
@@ -162,7 +163,7 @@ def report_per_frame(rows: list[Tally], n_coded: int, repeat: int, tag: str) -> 
         name = r.decoder.label
         is_base = r is base
         vs = {} if is_base else {"baseline_name": base.decoder.label}
-        figure(BENCH, f"{name}: frames read{tag}", float(r.read), f"of {n_coded}",
+        figure(BENCH, f"{name}: frames read", float(r.read), f"of {n_coded}",
                baseline=None if is_base else float(base.read),
                target="" if is_base else ">= baseline", **vs,
                note="" if is_base or len(r.by) < 2 else
@@ -170,18 +171,18 @@ def report_per_frame(rows: list[Tally], n_coded: int, repeat: int, tag: str) -> 
         for kind, ms in (("wall", r.wall), ("CPU", r.cpu)):
             mean, base_mean = statistics.fmean(ms[True]), statistics.fmean(
                 (base.wall if kind == "wall" else base.cpu)[True])
-            figure(BENCH, f"{name}: {kind} ms per frame with a code, mean{tag}", mean, "ms",
+            figure(BENCH, f"{name}: {kind} ms per frame with a code, mean", mean, "ms",
                    baseline=None if is_base else base_mean, **vs,
                    target="" if is_base else "<= baseline / 10",
                    note="" if is_base else f"{base_mean / mean:.1f}x faster")
-        figure(BENCH, f"{name}: wall ms per frame with a code, p99{tag}",
+        figure(BENCH, f"{name}: wall ms per frame with a code, p99",
                percentile(r.wall[True], 99), "ms")
-        figure(BENCH, f"{name}: wall ms of the slowest frame{tag}", r.slowest[0], "ms",
+        figure(BENCH, f"{name}: wall ms of the slowest frame", r.slowest[0], "ms",
                note=r.slowest[1])
-        figure(BENCH, f"{name}: CPU ms per frame without a code, mean{tag}",
+        figure(BENCH, f"{name}: CPU ms per frame without a code, mean",
                statistics.fmean(r.cpu[False]), "ms")
         if r.wrong:
-            figure(BENCH, f"{name}: frames read wrong{tag}", float(r.wrong), "")
+            figure(BENCH, f"{name}: frames read wrong", float(r.wrong), "")
     print("\nframes read per distortion:")
     print(f"  {'':36}" + "".join(f"{d.value[:12]:>13}" for d in CODED))
     for r in rows:
@@ -218,18 +219,18 @@ def report_stream(frames: Sequence[Frame], hold: int, gap: int, tag: str) -> Non
     for r in rows[1:]:
         name = f"stream, decoder = {r.decoder.mode}"
         vs = {"baseline_name": "opencv"}
-        figure(BENCH, f"{name}: presentations read{tag}", float(r.read), f"of {len(coded)}",
+        figure(BENCH, f"{name}: presentations read", float(r.read), f"of {len(coded)}",
                baseline=float(base.read), target=">= baseline", **vs)
         for kind in ("wall", "CPU"):
             mean, base_mean = statistics.fmean(every(r, kind)), statistics.fmean(
                 every(base, kind))
-            figure(BENCH, f"{name}: {kind} ms per frame, mean{tag}", mean, "ms",
+            figure(BENCH, f"{name}: {kind} ms per frame, mean", mean, "ms",
                    baseline=base_mean, target="<= baseline / 10", **vs,
                    note=f"{base_mean / mean:.1f}x faster")
-        figure(BENCH, f"{name}: wall ms of the slowest frame{tag}", max(every(r, "wall")),
+        figure(BENCH, f"{name}: wall ms of the slowest frame", max(every(r, "wall")),
                "ms", baseline=max(every(base, "wall")), **vs,
                note="one decode each: other processes' load included")
-        figure(BENCH, f"{name}: CPU ms a second, no code in view{tag}",
+        figure(BENCH, f"{name}: CPU ms a second, no code in view",
                statistics.fmean(r.cpu[False]) * FPS, "ms/s",
                baseline=statistics.fmean(base.cpu[False]) * FPS, **vs,
                note=f"OpenCV on {r.pipeline.counts.opencv_tries} of "
@@ -260,7 +261,7 @@ def report_driver(frames: Sequence[Frame], tag: str) -> None:
         bare_p.decode(f.image)
         bare.append((time.perf_counter() - t) * 1000)
     print(f"\n3. the driver on a still frame ({f.label}), {rounds} polls{tag}")
-    figure(BENCH, f"QrCamera.poll, decoder = zxing, median{tag}", statistics.median(polls), "ms",
+    figure(BENCH, "QrCamera.poll, decoder = zxing, median", statistics.median(polls), "ms",
            baseline=statistics.median(bare), baseline_name="bare pipeline decode")
 
 
@@ -281,13 +282,15 @@ def main() -> int:
     print(f"frame set: {len(frames)} frames 1280x720 (seed {a.seed}) in "
           f"{time.perf_counter() - t:.0f} s; cv2 {cv2.__version__}, zxing-cpp "
           f"{_version('zxing-cpp')}, {os.cpu_count()} CPUs")
+    # bench/run starts this script inside the slow core itself (GATED_BENCH_PROFILE=pi)
+    started_slow = a.profile == "host" and os.environ.get(PROFILE_ENV) == "pi"
     with profile(a.profile) as pi:
-        tag = ""
         if pi is not None:
             pi.add(os.getpid())  # from here on, this process runs in the slow core
             os.environ[PROFILE_ENV] = "pi"
-            tag = " [pi]"
-        print(pi.describe() if pi else "host profile: this machine as it is")
+        tag = " [pi]" if pi is not None or started_slow else ""
+        print(pi.describe() if pi else "pi profile: started in the slow core by the caller"
+              if started_slow else "host profile: this machine as it is")
         report_per_frame(per_frame(frames, a.repeat), n_coded, a.repeat, tag)
         report_stream(frames, a.hold, a.gap, tag)
         report_driver(frames, tag)
