@@ -30,7 +30,6 @@ from drivers.escpos_printer.codec import (
     size,
 )
 from drivers.escpos_printer.encoding import TextEncoding, encode_text
-from drivers.escpos_printer.raster import qr_raster
 
 NUMBER_SIZE = 4  # magnification of the ticket number
 MARK_SIZE = 2
@@ -178,6 +177,10 @@ def render_ticket(doc: dict[str, Any], columns: int = 48, qr_module: int = 6, *,
             b.rule()
         elif qr_mode is QrMode.RASTER:
             b.style(Align.CENTER)
+            # imported here: qrcode and Pillow cost the daemon ~5 MB, and only printers
+            # without a native QR command (qr = "raster") need them
+            from drivers.escpos_printer.raster import qr_raster
+
             b.add(qr_raster(item.text, qr_module, dots) + b"\n")
         else:
             b.style(Align.CENTER)
