@@ -1,0 +1,187 @@
+"""What the ingest accepts from a topic and a payload, and why it refuses the rest.
+
+``problems(event)`` is the seam to the wire contract: it checks the envelope the booth sends
+today (``gated.state.events.Event.envelope``: ``id``, ``seq``, ``ts``, ``clock_ok``, ``type``,
+``schema``, ``site``, ``booth``, ``priority``, ``data``, and ``session`` when the booth sends
+one). ``parse`` adds what only the centre can check: that the topic is a booth's event topic
+and agrees with the body, that the site is one the county knows, that the bytes are bounded
+JSON. Every refusal is a ``Refusal`` with a reason slug (kept in the quarantine table and
+counted), never an exception out of the worker.
+
+``ts`` is read as the booth sends it today (ISO 8601 UTC, ``2026-11-22T02:03:04.567Z``) or as
+integer milliseconds since the epoch, so the ingest keeps working across that change.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from gated.wire import PayloadError, loads_object
+
+TOPIC_ROOT = ("gated", "v1")
+SITE_WIDE = "_site"
+_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+PRIORITIES = ("telemetry", "info", "normal", "alarm")
+#: the latest instant a booth may claim (ms): year 9999; anything later is not a time
+_MAX_MS = 253402300799999
+
+
+class Reason(enum.StrEnum):
+    """Why a message was quarantined (the ``reason`` column)."""
+
+    BAD_TOPIC = "bad_topic"
+    TOO_LARGE = "too_large"
+    MALFORMED_JSON = "malformed_json"
+    BAD_ENVELOPE = "bad_envelope"  # fails the envelope's schema
+    TOPIC_MISMATCH = "topic_mismatch"  # site, booth or type differ from the topic
+    UNKNOWN_SITE = "unknown_site"
+    SEQ_REUSED = "seq_reused"  # a seq already stored under another id
+    ID_REUSED = "id_reused"  # an id already stored under another booth or seq
+    REFUSED_BY_DATABASE = "refused_by_database"
+
+
+class Refusal(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class TopicParts:
+    site: str
+    booth: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """One event that passed every check, as it will be stored."""
+
+    site: str
+    booth: str
+    seq: int
+    id: str
+    type: str
+    ts: datetime
+    clock_ok: bool
+    session: int | None
+    schema: int
+    priority: str
+    data: dict[str, Any]
+
+    def data_json(self) -> str:
+        return orjson.dumps(self.data).decode()
+
+
+def split_topic(topic: str) -> TopicParts:
+    """``gated/v1/<site>/<booth>/events/<type>`` -> its parts; ``Refusal`` otherwise."""
+    parts = topic.split("/")
+    if (len(parts) != 6 or tuple(parts[:2]) != TOPIC_ROOT or parts[4] != "events"
+            or parts[3] == SITE_WIDE):
+        raise Refusal(Reason.BAD_TOPIC, "not gated/v1/<site>/<booth>/events/<type>")
+    site, booth, etype = parts[2], parts[3], parts[5]
+    if not (_SLUG.match(site) and _SLUG.match(booth) and _TYPE.match(etype)):
+        raise Refusal(Reason.BAD_TOPIC, "site, booth or type is not a valid name")
+    return TopicParts(site, booth, etype)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _at_least(v: Any, low: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def event_time(value: Any) -> datetime | None:
+    """The event's ``ts``: ISO 8601 with an offset or ``Z``, or integer ms; None if neither."""
+    if _is_int(value):
+        return datetime.fromtimestamp(value / 1000, UTC) if 0 <= value <= _MAX_MS else None
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return ts if ts.tzinfo is not None else None
+
+
+def problems(event: dict[str, Any]) -> list[str]:
+    """Everything wrong with an event envelope, one line each; empty when it is well-formed.
+
+    The envelope as booths send it today. When ``gated.wire.contract`` lands, its
+    ``event_problems`` replaces this (the topic checks in ``parse`` stay)."""
+    out: list[str] = []
+    eid = event.get("id")
+    if not isinstance(eid, str) or not _ID.match(eid):
+        out.append("id: must be 26 Crockford base32 characters")
+    if not _at_least(event.get("seq"), 1):
+        out.append("seq: must be an integer >= 1")
+    etype = event.get("type")
+    if not isinstance(etype, str) or not _TYPE.match(etype):
+        out.append("type: must be a dotted lower-case name")
+    if event_time(event.get("ts")) is None:
+        out.append("ts: must be ISO 8601 with a zone, or integer milliseconds")
+    if not isinstance(event.get("clock_ok"), bool):
+        out.append("clock_ok: must be true or false")
+    if not _at_least(event.get("schema"), 1):
+        out.append("schema: must be an integer >= 1")
+    for key in ("site", "booth"):
+        value = event.get(key)
+        if not isinstance(value, str) or not _SLUG.match(value):
+            out.append(f"{key}: must be a lower-case slug")
+    if event.get("priority") not in PRIORITIES:
+        out.append(f"priority: must be one of {', '.join(PRIORITIES)}")
+    if not isinstance(event.get("data"), dict):
+        out.append("data: must be an object")
+    if event.get("session") is not None and not _at_least(event.get("session"), 0):
+        out.append("session: must be an integer >= 0")
+    return out
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def parse(topic: str, payload: bytes, *, max_bytes: int,
+          sites: frozenset[str] = frozenset()) -> Accepted:
+    """One MQTT message -> the event to store, or ``Refusal`` saying why not."""
+    where = split_topic(topic)
+    if len(payload) > max_bytes:
+        raise Refusal(Reason.TOO_LARGE, f"{len(payload)} bytes > {max_bytes}")
+    try:
+        body = loads_object(payload)
+    except PayloadError as e:
+        raise Refusal(Reason.MALFORMED_JSON, str(e)) from None
+    if b"\\u0000" in payload and _has_nul(body):  # jsonb cannot hold a NUL character
+        raise Refusal(Reason.MALFORMED_JSON, "a string holds \\u0000, which jsonb cannot store")
+    found = problems(body)
+    if found:
+        raise Refusal(Reason.BAD_ENVELOPE, "; ".join(found))
+    for key, want in (("site", where.site), ("booth", where.booth), ("type", where.type)):
+        if body[key] != want:
+            raise Refusal(Reason.TOPIC_MISMATCH,
+                          f"{key} {str(body[key])[:64]!r} but the topic says {want!r}")
+    if sites and where.site not in sites:
+        raise Refusal(Reason.UNKNOWN_SITE, f"site {where.site!r} is not in ingest.sites")
+    ts = event_time(body["ts"])
+    assert ts is not None  # problems() checked it
+    return Accepted(site=where.site, booth=where.booth, seq=body["seq"], id=body["id"],
+                    type=body["type"], ts=ts, clock_ok=body["clock_ok"],
+                    session=body.get("session"), schema=body["schema"],
+                    priority=body["priority"], data=body["data"])
