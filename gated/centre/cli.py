@@ -206,9 +206,10 @@ def _cases(cfg: CentreConfig, args: argparse.Namespace) -> int:
                          only=CaseList(args.list) if args.list else None)
     finally:
         conn.close()
-    rows = [i.as_json() for i in items]
-    for r in rows:
-        r["list"] = f"{cfg.lists[CaseList(r['list'])].label} {r['list']}"
+    rows = [{**i.as_json(), "label": cfg.lists[i.list].label} for i in items]
+    if not args.json:
+        for r in rows:
+            r["list"] = f"{r['label']} {r['list']}"
     names = ["overdue", "deadline", "list", "site", "booth", "case_id", "kind", "state",
              "number", "service", "counter", "level", "opened_at", "sorted_by"]
     _print(rows if args.json else [{n: r[n] for n in names} for r in rows], names, args.json)

@@ -81,8 +81,9 @@ def _clean(text: str) -> str:
 def explained_ranges(ev: Accepted) -> list[tuple[int, int]]:
     """Seqs an event says the centre will never get, as inclusive (lo, hi) ranges below the
     event's own seq: ``outbox.evicted`` ``ranges`` ([[lo, hi], ...]), ``outbox.corrupted``
-    ``seq_gap_from`` .. ``seq_resumed_at`` - 1. Anything malformed is ignored (the gap then
-    stays unexplained, which is the honest reading)."""
+    ``seq_gap_from`` .. ``seq_resumed_at`` - 1, ``outbox.dead_letter`` ``seq`` (refused by the
+    broker, kept at the booth: ``gated outbox dead``). Anything malformed is ignored (the gap
+    then stays unexplained, which is the honest reading)."""
     out: list[tuple[int, int]] = []
     if ev.type == "outbox.evicted" and isinstance(ev.data.get("ranges"), list):
         for r in ev.data["ranges"][:MAX_RANGES]:
@@ -94,6 +95,10 @@ def explained_ranges(ev: Accepted) -> list[tuple[int, int]]:
         lo, hi = ev.data.get("seq_gap_from"), ev.data.get("seq_resumed_at")
         if isinstance(lo, int) and isinstance(hi, int) and 1 <= lo < hi <= ev.seq:
             out.append((lo, hi - 1))
+    elif ev.type == "outbox.dead_letter":
+        seq = ev.data.get("seq")
+        if isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq < ev.seq:
+            out.append((seq, seq))
     return out
 
 
