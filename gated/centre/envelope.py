@@ -32,6 +32,8 @@ _TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 PRIORITIES = ("telemetry", "info", "normal", "alarm")
 #: the latest instant a booth may claim (ms): year 9999; anything later is not a time
 _MAX_MS = 253402300799999
+#: seq and session stay below 2^53: exact in every JSON reader, and seq + 1 fits in bigint
+MAX_SEQ = 2**53
 
 
 class Reason(enum.StrEnum):
@@ -77,9 +79,7 @@ class Accepted:
     schema: int
     priority: str
     data: dict[str, Any]
-
-    def data_json(self) -> str:
-        return orjson.dumps(self.data).decode()
+    data_json: str  # ``data`` as the JSON text stored (checked to be valid UTF-8)
 
 
 def split_topic(topic: str) -> TopicParts:
@@ -99,7 +99,7 @@ def _is_int(v: Any) -> bool:
 
 
 def _at_least(v: Any, low: int) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= MAX_SEQ
 
 
 def event_time(value: Any) -> datetime | None:
@@ -125,7 +125,7 @@ def problems(event: dict[str, Any]) -> list[str]:
     if not isinstance(eid, str) or not _ID.match(eid):
         out.append("id: must be 26 Crockford base32 characters")
     if not _at_least(event.get("seq"), 1):
-        out.append("seq: must be an integer >= 1")
+        out.append("seq: must be an integer from 1 to 2^53")
     etype = event.get("type")
     if not isinstance(etype, str) or not _TYPE.match(etype):
         out.append("type: must be a dotted lower-case name")
@@ -144,7 +144,7 @@ def problems(event: dict[str, Any]) -> list[str]:
     if not isinstance(event.get("data"), dict):
         out.append("data: must be an object")
     if event.get("session") is not None and not _at_least(event.get("session"), 0):
-        out.append("session: must be an integer >= 0")
+        out.append("session: must be an integer from 0 to 2^53")
     return out
 
 
@@ -181,7 +181,11 @@ def parse(topic: str, payload: bytes, *, max_bytes: int,
         raise Refusal(Reason.UNKNOWN_SITE, f"site {where.site!r} is not in ingest.sites")
     ts = event_time(body["ts"])
     assert ts is not None  # problems() checked it
+    try:
+        data_json = orjson.dumps(body["data"]).decode()
+    except orjson.JSONEncodeError as e:  # a lone surrogate (\\ud800): not text PostgreSQL takes
+        raise Refusal(Reason.MALFORMED_JSON, f"data: {e}") from None
     return Accepted(site=where.site, booth=where.booth, seq=body["seq"], id=body["id"],
                     type=body["type"], ts=ts, clock_ok=body["clock_ok"],
                     session=body.get("session"), schema=body["schema"],
-                    priority=body["priority"], data=body["data"])
+                    priority=body["priority"], data=body["data"], data_json=data_json)

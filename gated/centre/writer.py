@@ -75,7 +75,8 @@ def _topic_booth(topic: str) -> tuple[str | None, str | None]:
 
 
 def _clean(text: str) -> str:
-    return text.replace("\x00", "?")[:DETAIL_MAX]
+    """Text PostgreSQL takes: no NUL, no lone surrogate."""
+    return text.replace("\x00", "?").encode("utf-8", "replace").decode()[:DETAIL_MAX]
 
 
 def explained_ranges(ev: Accepted) -> list[tuple[int, int]]:
@@ -199,7 +200,7 @@ class Writer:
         if not events:
             return set()
         cols = list(zip(*[(e.site, e.booth, e.seq, e.id, e.type, e.ts, e.clock_ok, e.session,
-                           e.schema, e.priority, e.data_json()) for e in events], strict=True))
+                           e.schema, e.priority, e.data_json) for e in events], strict=True))
         cur = self.conn.execute(
             "INSERT INTO events (site, booth, seq, id, type, ts, clock_ok, session, schema, "
             "priority, data) SELECT s, b, q, i, t, ts, c, se, sc, p, d::jsonb FROM unnest("
