@@ -79,27 +79,38 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "?").encode("utf-8", "replace").decode()[:DETAIL_MAX]
 
 
+#: Events whose ``ranges`` ([[first, last], ...], inclusive) name seqs the booth will never
+#: send: evicted when its outbox was full, purged after ``retention_days``, lost with a damaged
+#: database, or reserved and never used before the database was lost or rebuilt.
+RANGE_EVENTS = frozenset({"outbox.evicted", "outbox.purged", "outbox.corrupted",
+                          "outbox.skipped"})
+
+
+def _seq_ok(v: Any, below: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v < below
+
+
 def explained_ranges(ev: Accepted) -> list[tuple[int, int]]:
     """Seqs an event says the centre will never get, as inclusive (lo, hi) ranges below the
-    event's own seq: ``outbox.evicted`` ``ranges`` ([[lo, hi], ...]), ``outbox.corrupted``
-    ``seq_gap_from`` .. ``seq_resumed_at`` - 1, ``outbox.dead_letter`` ``seq`` (refused by the
-    broker, kept at the booth: ``gated outbox dead``). Anything malformed is ignored (the gap
-    then stays unexplained, which is the honest reading)."""
+    event's own seq: the ``ranges`` of ``RANGE_EVENTS``; ``outbox.corrupted``'s
+    ``seq_gap_from`` .. ``seq_resumed_at`` - 1 (booths before ``ranges``);
+    ``outbox.dead_letter``'s ``seq`` (refused by the broker, kept at the booth: ``gated outbox
+    dead``). Anything malformed is ignored: that gap then stays unexplained, the honest
+    reading."""
     out: list[tuple[int, int]] = []
-    if ev.type == "outbox.evicted" and isinstance(ev.data.get("ranges"), list):
-        for r in ev.data["ranges"][:MAX_RANGES]:
-            if (isinstance(r, list) and len(r) == 2 and all(
-                    isinstance(x, int) and not isinstance(x, bool) for x in r)
-                    and 1 <= r[0] <= r[1] < ev.seq):
+    ranges = ev.data.get("ranges")
+    if ev.type in RANGE_EVENTS and isinstance(ranges, list):
+        for r in ranges[:MAX_RANGES]:
+            if (isinstance(r, list) and len(r) == 2 and _seq_ok(r[0], ev.seq)
+                    and _seq_ok(r[1], ev.seq) and r[0] <= r[1]):
                 out.append((r[0], r[1]))
     elif ev.type == "outbox.corrupted":
         lo, hi = ev.data.get("seq_gap_from"), ev.data.get("seq_resumed_at")
-        if isinstance(lo, int) and isinstance(hi, int) and 1 <= lo < hi <= ev.seq:
+        if isinstance(lo, int) and isinstance(hi, int) and _seq_ok(lo, hi) \
+                and _seq_ok(hi, ev.seq + 1):
             out.append((lo, hi - 1))
-    elif ev.type == "outbox.dead_letter":
-        seq = ev.data.get("seq")
-        if isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq < ev.seq:
-            out.append((seq, seq))
+    elif ev.type == "outbox.dead_letter" and _seq_ok(ev.data.get("seq"), ev.seq):
+        out.append((ev.data["seq"], ev.data["seq"]))
     return out
 
 
