@@ -215,10 +215,10 @@ class Writer:
         cur = self.conn.execute(
             "INSERT INTO events (site, booth, seq, id, type, ts, clock_ok, session, schema, "
             "priority, data) SELECT s, b, q, i, t, ts, c, se, sc, p, d::jsonb FROM unnest("
-            "%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], "
-            "%s::boolean[], %s::bigint[], %s::int[], %s::text[], %s::text[]) "
+            "%b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::timestamptz[], "
+            "%b::boolean[], %b::bigint[], %b::int[], %b::text[], %b::text[]) "
             "AS u(s, b, q, i, t, ts, c, se, sc, p, d) ON CONFLICT DO NOTHING RETURNING id",
-            [list(c) for c in cols])
+            [list(c) for c in cols])  # %b: binary arrays, no per-element text escaping
         return {r[0] for r in cur.fetchall()}
 
     def _conflicts(self, missed: list[Accepted]
@@ -256,7 +256,7 @@ class Writer:
             cols = [list(c) for c in zip(*rows, strict=True)]
             self.conn.execute(
                 "INSERT INTO seq_pending (site, booth, lo, hi, explained) SELECT * FROM unnest("
-                "%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::boolean[])", cols)
+                "%b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::boolean[])", cols)
 
     def _quarantine(self, bad: list[Quarantined]) -> None:
         with self.conn.cursor() as cur:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def centre_config(tmp: Path, broker: Broker, dsn: str, *, extra: str = "",
-                  command_key: Path | None = None) -> Path:
+                  command_key: Path | None = None, group: str = "centre-ingest") -> Path:
     pw = tmp / "centre.pw"
     pw.write_text(broker.users[CENTRE_USER] + "\n")
     key = f'command_key_file = "{command_key}"\n' if command_key else ""
@@ -33,6 +33,7 @@ def centre_config(tmp: Path, broker: Broker, dsn: str, *, extra: str = "",
 dsn = "{dsn}"
 timezone = "Asia/Shanghai"
 [centre.mqtt]
+group = "{group}"
 host = "127.0.0.1"
 port = {broker.port}
 username = "{CENTRE_USER}"
