@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 
-
 TOPIC_ROOT = ("gated", "v1")
 SITE_WIDE = "_site"
 _ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
