@@ -69,7 +69,12 @@ def mqtt_client(cfg: CentreConfig, client_id: str, *, manual_ack: bool) -> mqtt.
         client.tls_set(ca_certs=str(m.ca_file),
                        certfile=str(m.cert_file) if m.cert_file else None,
                        keyfile=str(m.key_file) if m.key_file else None)
-    client.reconnect_delay_set(1, 5)
+    # Back within a fraction of a second of a broker restart, ahead of the booths (whose first
+    # retry waits reconnect_min_s, 0.5-1 s by default): mosquitto 2.0 does not restore shared
+    # subscriptions from its persistence file, so until a worker subscribes again the broker
+    # answers the booths' events "no matching subscribers" (PUBACK 0x10) and drops them.
+    # paho's annotation says int; it takes seconds as a float.
+    client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
     return client
 
 
