@@ -25,7 +25,7 @@ import orjson
 TOPIC_ROOT = ("gated", "v1")
 SITE_WIDE = "_site"
 _ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 PRIORITIES = ("telemetry", "info", "normal", "alarm")
 #: the latest instant a booth may claim (ms): year 9999; anything later is not a time
@@ -87,7 +87,7 @@ def split_topic(topic: str) -> TopicParts:
             or parts[3] == SITE_WIDE):
         raise Refusal(Reason.BAD_TOPIC, "not gated/v1/<site>/<booth>/events/<type>")
     site, booth, etype = parts[2], parts[3], parts[5]
-    if not (_SLUG.match(site) and _SLUG.match(booth) and _TYPE.match(etype)):
+    if not (SLUG.match(site) and SLUG.match(booth) and _TYPE.match(etype)):
         raise Refusal(Reason.BAD_TOPIC, "site, booth or type is not a valid name")
     return TopicParts(site, booth, etype)
 
@@ -135,7 +135,7 @@ def problems(event: dict[str, Any]) -> list[str]:
         out.append("schema: must be an integer >= 1")
     for key in ("site", "booth"):
         value = event.get(key)
-        if not isinstance(value, str) or not _SLUG.match(value):
+        if not isinstance(value, str) or not SLUG.match(value):
             out.append(f"{key}: must be a lower-case slug")
     if event.get("priority") not in PRIORITIES:
         out.append(f"priority: must be one of {', '.join(PRIORITIES)}")

@@ -189,8 +189,9 @@ class IngestWorker:
             writer = self._writer_ready()
             try:
                 return writer.write(batch)
-            except psycopg.OperationalError as e:
-                # the connection or the server (or a deadlock with another worker): again
+            except psycopg.Error as e:
+                # the connection or the server, a deadlock with another worker (both
+                # OperationalError), or a schema someone changed: kept, and tried again
                 self.stats.pg_errors += 1
                 log.warning("ingest_batch_failed", error=str(e).strip()[:300],
                             messages=len(batch), retry_s=delay)
@@ -240,7 +241,7 @@ class IngestWorker:
                 self.stats.sequenced += n
                 if n < 50_000:
                     return
-        except psycopg.OperationalError as e:
+        except psycopg.Error as e:  # the pending rows stay; the next pass takes them
             self.stats.pg_errors += 1
             log.warning("ingest_sequence_failed", error=str(e).strip()[:300])
             if self._conn is not None and self._conn.broken:
@@ -275,6 +276,8 @@ class IngestWorker:
         except _Stopped:
             pass
         finally:
+            if self._writer is not None:
+                self._sequence()  # what this worker stored, folded in before it goes
             self.close()
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ import psycopg
 import structlog
 from psycopg.types.json import Json
 
-from gated.centre.envelope import Accepted, Reason, Refusal, parse
+from gated.centre.envelope import SITE_WIDE, SLUG, Accepted, Reason, Refusal, parse
 from gated.wire import PayloadError, loads_object
 
 log = structlog.get_logger(__name__)
@@ -276,7 +276,8 @@ class Writer:
     # ------------------------------------------------------------------ status
     def _status(self, m: Message, bad: list[Quarantined]) -> tuple[str, str, dict[str, Any]] | None:
         parts = m.topic.split("/")
-        if len(parts) != 5 or parts[:2] != ["gated", "v1"] or parts[4] != "status":
+        if (len(parts) != 5 or parts[:2] != ["gated", "v1"] or parts[4] != "status"
+                or parts[3] == SITE_WIDE or not (SLUG.match(parts[2]) and SLUG.match(parts[3]))):
             bad.append(Quarantined(m.topic, Reason.BAD_TOPIC, "not a booth status", m.payload))
             return None
         if len(m.payload) > self.max_bytes:
