@@ -103,7 +103,8 @@ def top(per_thread: dict[str, float], scale: float, n: int = 6) -> str:
     return ", ".join(f"{name} {v * scale:.2f}" for name, v in busiest if v * scale >= 0.005)
 
 
-def run(profile_name: str, idle_s: float, visitors: int, buttons: bool) -> None:
+def run(profile_name: str, idle_s: float, visitors: int, buttons: bool,
+        py_spy: Path | None = None) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     rng = random.Random(11)
     tag = f" [{profile_name}{'' if buttons else ', no buttons'}]"
@@ -132,6 +133,11 @@ def run(profile_name: str, idle_s: float, visitors: int, buttons: bool) -> None:
             idle = cpu_delta(c0, thread_cpu(pid))
             idle_total = process_cpu(pid) - p0
             rate = (transactions(sim) - n0) / wall
+            spy = None if py_spy is None else subprocess.Popen(
+                [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid),
+                 "--rate", "1000", "--format", "raw", "--threads",
+                 "--output", str(py_spy)], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
             t1, c1, p1 = time.monotonic(), thread_cpu(pid), process_cpu(pid)
             for i in range(visitors):
                 visit(sim, rng)
@@ -141,6 +147,9 @@ def run(profile_name: str, idle_s: float, visitors: int, buttons: bool) -> None:
             window = time.monotonic() - t1
             busy = cpu_delta(c1, thread_cpu(pid))
             busy_total = process_cpu(pid) - p1
+            if spy is not None:
+                spy.send_signal(2)  # py-spy writes its samples on SIGINT
+                spy.wait(30)
             d.terminate()
     share = pi.cpu_share if pi else 1.0
     idle_pct = idle_total / wall * 100 / share
@@ -166,8 +175,10 @@ def main() -> None:
     ap.add_argument("--idle-s", type=float, default=60.0)
     ap.add_argument("--visitors", type=int, default=20)
     ap.add_argument("--no-buttons", action="store_true")
+    ap.add_argument("--py-spy", type=Path, metavar="FILE",
+                    help="also sample the daemon with py-spy during the visitors (raw stacks)")
     a = ap.parse_args()
-    run(a.profile, a.idle_s, a.visitors, not a.no_buttons)
+    run(a.profile, a.idle_s, a.visitors, not a.no_buttons, a.py_spy)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import statistics
 import time
 
 import serial
 import structlog
+from common import latency_figures
 
 from drivers.base import DeviceCommand, DeviceState
 from drivers.modbus.rtu import CoilValue, write_coil_request
@@ -35,6 +35,7 @@ from drivers.sim.relay_board import RelayBoardSim
 from drivers.supervisor import DeviceRunner, wait_for_state
 
 TARGET_MS = 5.0
+BENCH = "gate"
 OPEN_ON = write_coil_request(1, 0, CoilValue.ON)
 CLOSE_ON = write_coil_request(1, 1, CoilValue.ON)
 
@@ -104,12 +105,6 @@ def supervised(sim: RelayBoardSim, n: int) -> list[float]:
     return out
 
 
-def row(label: str, samples: list[float]) -> str:
-    ms = sorted(s * 1000 for s in samples)
-    q = statistics.quantiles(ms, n=100, method="inclusive")
-    return (f"{label:<47} n={len(ms):<4} p50={q[49]:6.3f}  p90={q[89]:6.3f}  "
-            f"p99={q[98]:6.3f}  max={ms[-1]:6.3f} ms")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
@@ -125,14 +120,13 @@ def main() -> None:
         queued = supervised(sim, args.n // 3)
         base2 = baseline(sim, args.n)
     print("decision -> first byte of the relay command on the gate's pty")
-    print(row("baseline: bare serial write (before)", base1))
-    print(row("baseline: bare serial write (after)", base2))
-    print(row("ModbusGate.execute(open)", opens))
-    print(row("ModbusGate.execute(close) incl. safety re-read", closes))
-    print(row("DeviceRunner.send(open) incl. queue wait", queued))
-    q = statistics.quantiles(opens, n=100, method="inclusive")[98] * 1000
-    verdict = "meets" if q < TARGET_MS else "MISSES"
-    print(f"execute(open) p99 {q:.3f} ms {verdict} the {TARGET_MS:g} ms target")
+    base = base1 + base2  # before and after: the pty's own cost, not drifting during the run
+    latency_figures(BENCH, "ModbusGate.execute(open) -> relay frame", opens, baseline_s=base,
+                    baseline_name="bare serial write", target_p99=f"< {TARGET_MS:g} ms")
+    latency_figures(BENCH, "execute(close) incl. safety re-read", closes, baseline_s=base,
+                    baseline_name="bare serial write")
+    latency_figures(BENCH, "DeviceRunner.send(open) incl. queue wait", queued, baseline_s=base,
+                    baseline_name="bare serial write")
 
 
 if __name__ == "__main__":

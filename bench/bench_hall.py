@@ -35,6 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import figure  # noqa: E402
+
 from gated.app.simulate import SimBooth, synthetic_card  # noqa: E402
 from gated.control import call, subscribe  # noqa: E402
 from tests.support.daemon import DaemonProcess  # noqa: E402
@@ -142,6 +144,9 @@ def daemon_call_baseline(state: Path, n: int) -> list[float]:
                     out.append((time.time() - t0) * 1000)
                     break
     return out
+
+
+BENCH = "hall"
 
 
 def main() -> None:
@@ -252,6 +257,13 @@ def main() -> None:
               f"{statistics.median(lt):.1f} ms  p99 {pct(lt, 99):.1f} ms")
         print(f"web process RSS: idle {idle / 1024:.1f} MiB, with the pages {loaded / 1024:.1f}"
               f" MiB, after the taps {end / 1024:.1f} MiB   target <= 40 MB")
+        figure(BENCH, f"call_next -> number on the display, p99 [{label}]", pct(lat, 99), "ms",
+               baseline=pct(base_calls, 99), baseline_name="bare control-socket subscriber",
+               target="<= 300 ms", note=f"{pages} live pages")
+        figure(BENCH, f"card tap -> OPEN relay with the pages, p99 [{label}]", pct(lt, 99),
+               "ms", baseline=pct(base_taps, 99), baseline_name="no web process")
+        figure(BENCH, f"web process RSS with the pages [{label}]", loaded / 1024, "MiB",
+               target="<= 40 MB", note=f"idle {idle / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -21,13 +21,13 @@ import logging
 import os
 import random
 import select
-import statistics
 import time
 import tty
 from collections.abc import Callable
 from datetime import date
 
 import structlog
+from common import latency_figures
 
 from drivers.base import IdCardRead, UnreadableCard
 from drivers.sam_idcard.codec import Frame, SamFrameReader, parse_reply, read_reply, read_reply_text
@@ -46,6 +46,7 @@ from gated.policy.credentials import Credential
 from gated.policy.identity import credential_from_card, validate_id_number
 
 TARGET_MS = 5.0
+BENCH = "idcard"
 LAST_CHUNK = 32
 KEY = os.urandom(32)
 TODAY = date.today()
@@ -147,11 +148,6 @@ def driver_reads(n: int) -> list[float]:
     return out
 
 
-def row(label: str, samples: list[float]) -> str:
-    q = statistics.quantiles(samples, n=100)
-    return (f"  {label:<44} p50 {q[49] * 1000:8.3f} ms   p99 {q[98] * 1000:8.3f} ms   "
-            f"max {max(samples) * 1000:8.3f} ms")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
@@ -163,15 +159,13 @@ def main() -> None:
     whole = overhead(args.n, False)
     echo = pty_echo(args.n)
     polls = driver_reads(max(20, args.n // 20))
-    p99 = statistics.quantiles(split, n=100)[98] * 1000
     print(f"ID card read -> credential decision, {args.n} replies of 1295 bytes "
           f"(4 card types):")
-    print(row("daemon overhead, last 32-byte chunk", split))
-    print(row("daemon overhead, whole reply in one read", whole))
-    print(row("baseline: pty echo of the 1295-byte reply", echo))
-    print(row("context: driver poll find+select+read (sim)", polls))
-    verdict = "OK" if p99 < TARGET_MS else "OVER TARGET"
-    print(f"  target p99 < {TARGET_MS} ms: {p99:.3f} ms {verdict}")
+    latency_figures(BENCH, "daemon overhead, last 32-byte chunk", split, baseline_s=echo,
+                    baseline_name="pty echo of the reply", target_p99=f"< {TARGET_MS} ms")
+    latency_figures(BENCH, "daemon overhead, whole reply in one read", whole, baseline_s=echo,
+                    baseline_name="pty echo of the reply")
+    latency_figures(BENCH, "context: driver poll find+select+read (sim)", polls)
 
 
 if __name__ == "__main__":

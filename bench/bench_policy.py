@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import figure
+
 from gated.booth import queueing
 from gated.booth.lists import ListKind, Lists, entries_checksum
 from gated.booth.queueing import Queue
@@ -27,6 +29,7 @@ from gated.policy.credentials import CardValidity, Credential, CredentialKind
 from gated.policy.decide import decide
 from gated.state.store import Store
 
+BENCH = "policy"
 TZ = ZoneInfo("Asia/Shanghai")
 CFG = parse_config('[site]\nid = "b"\n[booth]\nid = "b"\n[services.general]\nname = "g"\n'
                    'prefix = "A"\n[services.social]\nname = "s"\nprefix = "B"\n')
@@ -42,6 +45,13 @@ def line(label: str, xs: list[float]) -> None:
     us = [x * 1e6 for x in xs]
     print(f"{label:<44} n={len(us):<6} mean={statistics.fmean(us):8.2f}  "
           f"p50={pct(us, .5):8.2f}  p99={pct(us, .99):8.2f}  max={max(us):9.2f} us")
+
+
+def pair(label: str, xs: list[float], base: list[float], base_name: str) -> None:
+    """The p50 and p99 of ``xs`` next to the same percentiles of ``base``, for ``bench/run``."""
+    for p in (0.5, 0.99):
+        figure(BENCH, f"{label}, p{int(p * 100)}", pct(xs, p) * 1e6, "us",
+               baseline=pct(base, p) * 1e6, baseline_name=base_name)
 
 
 def fill_lists(store: Store, n: int, rng: random.Random) -> Lists:
@@ -102,6 +112,7 @@ def bench_policy(n: int, entries: int) -> None:
         store.close()
     line("baseline: dict lookup", base)
     line(f"decide() with {entries} list entries", dec)
+    pair(f"decide() with {entries} list entries", dec, base, "dict lookup")
 
 
 def bench_call_next(waiting: int, calls: int) -> None:
@@ -131,6 +142,7 @@ def bench_call_next(waiting: int, calls: int) -> None:
         store.close()
     line("baseline: one indexed SELECT", base)
     line(f"call_next with {waiting} waiting", lat)
+    pair(f"call_next with {waiting} waiting", lat, base, "one indexed SELECT")
 
 
 def main() -> None:

@@ -20,6 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import figure
+
 from drivers.escpos_printer.codec import tokenize
 from drivers.escpos_printer.layout import render_ticket, ticket_text
 from drivers.sim.ticket_render import TicketCanvas, find_font
@@ -81,6 +83,9 @@ def per_ticket_us(fn: Callable[[dict[str, Any]], Any], items: list[dict[str, Any
     return statistics.median(runs)
 
 
+BENCH = "printer"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     ap.add_argument("--tickets", type=int, default=500)
@@ -119,6 +124,12 @@ def main() -> None:
     for name, size, us in rows:
         wire_ms = size * 10 / args.baud * 1000  # 8N1: 10 bits a byte
         print(f"{name:46} {size:12.0f} {us:10.1f} {wire_ms:14.0f}")
+    ours_row, base_row = rows[0], rows[-1]
+    figure(BENCH, "render_ticket (ESC/POS) per ticket", ours_row[2], "us",
+           baseline=base_row[2], baseline_name=base_row[0].removeprefix("baseline: "))
+    figure(BENCH, f"ticket bytes (wire ms at {args.baud} baud)", ours_row[1], "bytes",
+           baseline=base_row[1], baseline_name=base_row[0].removeprefix("baseline: "),
+           note=f"{ours_row[1] * 10 / args.baud * 1000:.0f} ms on the wire")
 
     font = find_font()
     sample = items[: min(20, len(items))]

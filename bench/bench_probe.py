@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import figure
+
 from drivers.escpos_printer.codec import qr
 from drivers.escpos_printer.raster import qr_raster
 from drivers.probe.ports import probe_port
@@ -53,6 +55,9 @@ def timed_probe(port: str) -> tuple[float, str]:
     return time.perf_counter() - t, found[0].summary if found else "nothing"
 
 
+BENCH = "probe"
+
+
 def main() -> int:
     import tempfile
     out = Path(tempfile.mkdtemp(prefix="bench-probe-"))
@@ -62,6 +67,8 @@ def main() -> int:
         base = round_trip(sam.port, build_request(Command.STATUS))
         took, what = timed_probe(sam.port)
         print(f"| SAM module, 115200 | {took:.2f} s | {what} | {base * 1000:.1f} ms |")
+        figure(BENCH, "probe a port holding a SAM module (115200)", took, "s",
+               baseline=base, baseline_name="one status round trip", note=what)
         sam.baudrate = 9600
         took, what = timed_probe(sam.port)
         print(f"| SAM module, 9600 | {took:.2f} s | {what} | – |")
@@ -69,12 +76,15 @@ def main() -> int:
         base = round_trip(printer.port, b"\x10\x04\x01")
         took, what = timed_probe(printer.port)
         print(f"| ESC/POS printer | {took:.2f} s | {what} | {base * 1000:.1f} ms |")
+        figure(BENCH, "probe a port holding an ESC/POS printer", took, "s",
+               baseline=base, baseline_name="one status round trip", note=what)
     with PymodbusBoard("waveshare_v2", address=5) as board:
         took, what = timed_probe(board.port)
         print(f"| Waveshare V2 board, id 5 | {took:.2f} s | {what} | – |")
     with PrinterSim(out, one_way=True) as silent:
         took, what = timed_probe(silent.port)
         print(f"| nothing answering (a one-way printer) | {took:.2f} s | {what} | – |")
+        figure(BENCH, "probe a port where nothing answers", took, "s", note=what)
 
     t = time.perf_counter()
     for _ in range(50):

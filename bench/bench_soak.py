@@ -30,6 +30,8 @@ import structlog
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import figure, profile  # noqa: E402
+
 from gated.app.simulate import synthetic_card  # noqa: E402
 from gated.control import ControlError, call  # noqa: E402
 from tests.support.booth import booth_with_broker  # noqa: E402
@@ -54,17 +56,21 @@ def depth(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
+BENCH = "soak"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--visitors", type=int, default=20_000)
     ap.add_argument("--rate", type=float, default=4.0, help="visitors per second")
     ap.add_argument("--every", type=int, default=1000)
     ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for the daemon")
+    ap.add_argument("--profile", choices=["host", "pi"], default="host")
     args = ap.parse_args()
     env = dict(e.split("=", 1) for e in args.env)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # sims quiet
     rng = random.Random(7)
-    with tempfile.TemporaryDirectory() as tmp, \
+    with profile(args.profile) as pi, tempfile.TemporaryDirectory() as tmp, \
             booth_with_broker(Path(tmp), "replay_rate = 5000.0\n",
                               denied_event=None) as (sim, _broker):
         text = sim.config_path.read_text(encoding="utf-8")
@@ -74,10 +80,13 @@ def main() -> None:
         sim.config_path.write_text(text, encoding="utf-8")
         state = sim.directory / "state"
         sim.printer.out_dir = None  # no PNG per ticket: the bench measures the daemon
-        with DaemonProcess(sim.config_path, Path(tmp), extra_env=env) as d:
-            d.wait_for("READY=1", 30)
+        with DaemonProcess(sim.config_path, Path(tmp),
+                           extra_env={**env, **(pi.env() if pi else {})}) as d:
             assert d.proc is not None
             pid = d.proc.pid
+            if pi:
+                pi.add(pid)
+            d.wait_for("READY=1", 30)
             time.sleep(2.0)
             t0 = time.monotonic()
             rows = [(0, 0.0, *proc_figures(pid), depth(state / "gated.db"))]
@@ -122,6 +131,11 @@ def main() -> None:
                   f"{warm[1]:.1f} MiB): {per:+.2f} KiB per visitor over {last[0] - warm[0]} "
                   f"visitors; fds {rows[0][3]} -> {last[3]}, threads {rows[0][4]} -> "
                   f"{last[4]}; tickets printed {len(sim.printer.tickets)}")
+            figure(BENCH, f"RSS growth after warm-up, {args.rate:g} visitors/s", per,
+                   "KiB/visitor", baseline=warm[1], baseline_name="RSS after warm-up, MiB",
+                   note=f"{last[0] - warm[0]} visitors; end RSS {last[2]:.1f} MiB")
+            figure(BENCH, "fds / threads, start -> end",
+                   f"{rows[0][3]}->{last[3]} / {rows[0][4]}->{last[4]}", "")
 
 
 if __name__ == "__main__":

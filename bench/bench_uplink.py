@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import paho.mqtt.client as mqtt  # noqa: E402
 import structlog  # noqa: E402
+from common import figure  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from gated.config import MqttConfig  # noqa: E402
@@ -97,6 +98,9 @@ def drain(broker: Broker, booth: Booth, state: Path, rate: float,
     return st["acked"] / elapsed, rss
 
 
+BENCH = "uplink"
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
@@ -124,14 +128,14 @@ def main() -> None:
             paced, _ = drain(broker, booth, d / "state", defaults.replay_rate,
                              defaults.replay_burst)
             print(f"event body: {size:.0f} bytes; in-flight window {WINDOW}; QoS 1")
-            print(f"bare paho publisher (baseline): {baseline:,.0f} acked msg/s")
-            print(f"uplink drain, replay_rate unlimited, incl. SQLite reads and deletes: "
-                  f"{rate:,.0f} events/s ({rate / baseline:.0%} of baseline; target >= 80%)")
-            print(f"uplink drain at the default replay_rate = {defaults.replay_rate:g}/s, "
-                  f"burst {defaults.replay_burst} ({paced_n} events): {paced:,.0f} events/s "
-                  f"({paced / baseline:.0%} of baseline: paced on purpose)")
-            print(f"RSS during the unlimited drain: start {rss[0]:.1f} MiB, max {max(rss):.1f} "
-                  f"MiB, end {rss[-1]:.1f} MiB ({len(rss)} samples)")
+            figure(BENCH, "uplink drain, replay_rate unlimited (incl. SQLite)", rate,
+                   "events/s", baseline=baseline, baseline_name="bare paho publisher",
+                   target=">= 80% of baseline", note=f"{rate / baseline:.0%}")
+            figure(BENCH, f"uplink drain at the default replay_rate {defaults.replay_rate:g}/s",
+                   paced, "events/s", baseline=baseline, baseline_name="bare paho publisher",
+                   note=f"burst {defaults.replay_burst}, {paced_n} events: paced on purpose")
+            figure(BENCH, "RSS during the unlimited drain, max", max(rss), "MiB",
+                   note=f"start {rss[0]:.1f}, end {rss[-1]:.1f} MiB")
             print(f"state thread commits during the drains: {booth.loop.commits}")
         finally:
             booth.close()

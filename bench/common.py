@@ -65,6 +65,19 @@ def figure(bench: str, name: str, value: float | str, unit: str = "", *,
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+def latency_figures(bench: str, name: str, samples_s: Sequence[float], *,
+                    baseline_s: Sequence[float] | None = None, baseline_name: str = "",
+                    target_p50: str = "", target_p99: str = "", note: str = "") -> None:
+    """Two figures, p50 and p99 in ms, each next to the same percentile of the baseline."""
+    s = summary_ms(samples_s)
+    b = summary_ms(baseline_s) if baseline_s else None
+    n = f"n={s['n']}" + (f", {note}" if note else "")
+    figure(bench, f"{name}, p50", s["p50"], "ms", baseline=b["p50"] if b else None,
+           baseline_name=baseline_name, target=target_p50, note=n)
+    figure(bench, f"{name}, p99", s["p99"], "ms", baseline=b["p99"] if b else None,
+           baseline_name=baseline_name, target=target_p99, note=f"max {s['max']:.3g} ms")
+
+
 # --------------------------------------------------------------------- daemon-as-a-process helpers
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

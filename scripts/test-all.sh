@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(python3 python3-venv python3-dev gcc mosquitto postgresql pcscd vsmartcard-vpcd swig
               libpcsclite-dev pkg-config fonts-wqy-microhei libusb-1.0-0
-              chromium espeak-ng sox)  # the hall's screens: browser tests, voice, audio checks
+              chromium espeak-ng sox  # the hall's screens: browser tests, voice, audio checks
+              nodejs)  # scripts/sign-command.mjs, the second implementation of the signature
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
@@ -31,7 +32,7 @@ echo "== installing gated with test extras"
 .venv/bin/python -m pip install -q -e '.[test]'
 
 echo "== ruff"
-.venv/bin/ruff check gated drivers tests bench
+.venv/bin/ruff check gated drivers tests bench bench/run
 echo "== mypy"
 .venv/bin/mypy
 echo "== import layers (pyproject.toml [tool.importlinter])"

@@ -1,5 +1,6 @@
 """Suite-wide plumbing: keep every test's captured output for the privacy scan, and run the
-scan last.
+scan last; check everything the booth produces against the MQTT contract, and fail the run
+with a report when something does not match (``tests/support/contract_check.py``).
 
 ``tests/test_privacy.py`` greps everything the suite produced (this capture file, every SQLite
 database, log and ticket under pytest's temporary directory) for the full ID numbers and names
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import contract_check
+
 CAPTURE_NAME = "captured-output.log"
 _capture: Path | None = None
 
@@ -23,6 +26,26 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     global _capture
     factory = session.config._tmp_path_factory  # type: ignore[attr-defined]
     _capture = factory.getbasetemp() / CAPTURE_NAME
+    contract_check.ACTIVE = contract_check.Recorder()
+    contract_check.install()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A payload that does not match the contract fails the run, whichever tests ran."""
+    rec = contract_check.ACTIVE
+    if rec is not None and rec.violations and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    rec = contract_check.ACTIVE
+    if rec is None:
+        return
+    terminalreporter.write_line(rec.summary())
+    if rec.violations:
+        terminalreporter.write_sep("=", "MQTT contract violations", red=True)
+        terminalreporter.write_line(rec.report())
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -49,6 +49,7 @@ from gated.state import (
     Store,
     clock_synchronised,
     outbox_figures,
+    seq_parts,
     utc_now_iso,
 )
 
@@ -121,7 +122,8 @@ class Daemon:
         self.loop.every(TICK_S, self._tick)
         self.loop.start()
         self.devices.start()
-        self.stream = EventStream(cfg.site.id, cfg.booth.id, self.status)
+        self.stream = EventStream(cfg.site.id, cfg.booth.id, self.status,
+                                  session=self.outbox.session.number)
         self.loop.on_commit.append(self.stream.publish)
         self.control = ControlServer(cfg.state_dir, self.dispatch_local, self.stream)
         try:
@@ -199,13 +201,14 @@ class Daemon:
 
     def _reload(self) -> dict[str, Any]:
         if self.config_path is None:
-            return {"ok": False, "reason": "no config file to reload"}
+            return {"ok": False, "reason": "no_config_file",
+                    "message": "the daemon was started without a config file"}
         try:
             new = check_config(self.config_path)
             code_keys = load_code_keys(new.appointments)
         except (ConfigError, CodeKeyError) as e:  # a bad file must not take the daemon down
             log.error("config_reload_failed", error=str(e))
-            return {"ok": False, "reason": str(e)}
+            return {"ok": False, "reason": "bad_config", "message": str(e)}
         restart = [k for k in ("site", "booth", "state_dir", "devices", "outbox")
                    if getattr(new, k) != getattr(self.cfg, k)]
         if self.booth is not None and self.loop is not None:
@@ -260,6 +263,7 @@ class Daemon:
             "version": __version__,
             "site": self.cfg.site.id,
             "booth": self.cfg.booth.id,
+            "session": self.outbox.session.number if self.outbox is not None else None,
             "ts": utc_now_iso(),
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "devices": self.devices.snapshot(),
@@ -322,14 +326,21 @@ class Daemon:
     # ------------------------------------------------------------------ state-thread jobs
     def _started(self, b: Batch) -> None:
         assert self.store is not None and self.outbox is not None
+        session = self.outbox.session
         b.emit(EventType.BOOTH_STARTED, {"version": __version__,
-                                         "devices": sorted(self.cfg.devices)})
+                                         "devices": sorted(self.cfg.devices),
+                                         "session_from": str(session.source),
+                                         "session_persisted": session.persisted})
         rec = self.store.recovery
+        gap = self.outbox.seq_gap()
         if rec is not None:
             b.emit(EventType.OUTBOX_CORRUPTED, {
                 "moved_to": rec.moved_to, "error": rec.error, "salvaged": rec.salvaged,
                 "lost_tables": rec.lost_tables, "seq_gap_from": self.outbox.seq_gap_from,
-                "seq_resumed_at": self.outbox.last_seq + 1})
+                "seq_resumed_at": self.outbox.resumed_at, "ranges": gap})
+        elif gap:  # the database file was gone (deleted, a new card): numbers were reserved
+            b.emit(EventType.OUTBOX_SKIPPED, {"reason": "database_missing", "ranges": gap,
+                                              "seq_resumed_at": self.outbox.resumed_at})
 
     def _storage_failed(self) -> None:
         assert self.booth is not None
@@ -359,10 +370,14 @@ class Daemon:
         assert self.store is not None and self.outbox is not None
         if clock_synchronised():
             cutoff = datetime.now(UTC) - timedelta(days=self.cfg.outbox.retention_days)
-            purged = self.outbox.purge_older_than(cutoff.isoformat().replace("+00:00", "Z"))
-            if purged:
-                b.emit(EventType.OUTBOX_PURGED, {"purged": purged,
-                                                 "retention_days": self.cfg.outbox.retention_days})
+            purged, gone = self.outbox.purge_older_than(
+                cutoff.isoformat().replace("+00:00", "Z"))
+            chunks = seq_parts(gone) if purged else []
+            for i, chunk in enumerate(chunks):
+                b.emit(EventType.OUTBOX_PURGED, {
+                    "purged": purged if i == 0 else {},
+                    "retention_days": self.cfg.outbox.retention_days, "ranges": chunk,
+                    **({"part": i, "parts": len(chunks)} if len(chunks) > 1 else {})})
         if self.store.wal_bytes() > 8 * 1024 * 1024:
             b.after_commit(lambda: self._checkpoint("TRUNCATE"))
 

@@ -50,10 +50,12 @@ class EventStream:
     """Fan-out of committed events to at most ``max_subscribers`` subscribers."""
 
     def __init__(self, site: str, booth: str, status: Callable[[], dict[str, Any]], *,
-                 max_subscribers: int = MAX_SUBSCRIBERS, queue_batches: int = QUEUE_BATCHES,
+                 session: int = 0, max_subscribers: int = MAX_SUBSCRIBERS,
+                 queue_batches: int = QUEUE_BATCHES,
                  send_timeout_s: float = SEND_TIMEOUT_S) -> None:
         self.site = site
         self.booth = booth
+        self.session = session  # the daemon's run (``Outbox.session``), in every envelope
         self._status = status
         self.max_subscribers = max_subscribers
         self.queue_batches = queue_batches
@@ -135,7 +137,7 @@ class EventStream:
             for batch in batches:
                 for e in batch:
                     lines += b'{"kind":"event","event":'
-                    lines += e.to_json_bytes(self.site, self.booth)
+                    lines += e.to_json_bytes(self.site, self.booth, self.session)
                     lines += b"}\n"
                     soon = soon or e.type in STATUS_AFTER
             conn.sendall(lines)

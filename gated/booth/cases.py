@@ -171,8 +171,11 @@ class Cases:
                 b.conn.execute("UPDATE b_cases SET raised_at = ?, raises = raises + 1 "
                                "WHERE id = ?", (now.isoformat(), case_id))
                 waited = round((now - datetime.fromisoformat(opened)).total_seconds())
+                extra = json.loads(detail)
+                if "state" in extra:  # cases opened before 0.2 kept the ticket's state so
+                    extra["ticket_state"] = extra.pop("state")
                 payload = {"case_id": case_id, "ticket_id": ticket_id, "number": number,
-                           "raises": raises + 1, "unanswered_s": waited, **json.loads(detail)}
+                           "raises": raises + 1, "unanswered_s": waited, **extra}
                 if kind is CaseKind.ASSIST:
                     b.emit(EventType.ALARM, {"kind": "assist_unanswered", "zone": zone,
                                              **payload})

@@ -137,7 +137,8 @@ class BoothLogic:
         elif isinstance(obs, QrRead):
             self.present(b, device, self._appointment_credential(obs.payload))
         elif isinstance(obs, GateInputs):
-            b.emit(EventType.GATE_INPUTS, {"device": device, **obs.__dict__})
+            if self.cfg.outbox.gate_inputs:
+                b.emit(EventType.GATE_INPUTS, {"device": device, **obs.__dict__})
         elif isinstance(obs, GateAlarm):
             self.gates.on_alarm(b, device, obs)
         elif isinstance(obs, GatePassage):
@@ -323,7 +324,8 @@ class BoothLogic:
         ticket = None
         if number:
             ticket = self.queue.by_number(b.conn, number, now.date())
-            detail.update(service=ticket.service, state=str(ticket.state),
+            # ``ticket_state``, not ``state``: the event's ``state`` is the case's (open, acked..)
+            detail.update(service=ticket.service, ticket_state=str(ticket.state),
                           counters=list(ticket.history),
                           waited_min=round((now - ticket.issued_at).total_seconds() / 60, 1))
         case_id = self.cases.open_escalation(b, now, detail,

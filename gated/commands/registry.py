@@ -5,18 +5,19 @@
 
 Payload (MQTT ``cmd/<name>``, and what ``gated ctl`` sends over the local socket)::
 
-    {"args": {...}, "ts": 1795000000.5, "nonce": "9f0c...", "sig": "<hex>"}
+    {"args": {...}, "ts": 1795000000123, "nonce": "9f0c...", "sig": "<hex>"}
 
 Commands registered with ``signed=True`` (anything that can let someone through: open a gate,
 change a zone mode, issue a manual ticket, arm a guest registration) must, when they come from
-MQTT, carry ``sig`` = hex HMAC-SHA256 under the command key (``mqtt.command_key_file``) of
-the canonical JSON (``sort_keys``, separators ``,`` ``:``, UTF-8 unescaped) of
-``{"args": args, "name": name, "nonce": nonce, "ts": ts}``; ``ts`` within
-``mqtt.command_max_skew_s`` of the booth's clock; and a ``nonce`` (8-64 characters) the booth has
-never accepted before (nonces are kept in SQLite, so a restart does not reopen a replay window;
-they are pruned after twice the skew, when their timestamp alone rejects them). Anything else is
-refused (``unsigned``, ``bad_signature``, ``stale``, ``replayed``, ``no_command_key``) and
-becomes a ``security`` event. ``sign_command`` builds such a payload for the centre's tools.
+MQTT, be signed as ``docs/signing.md`` specifies (``gated.commands.signing``): ``sig`` is the
+hex HMAC-SHA256 under the command key (``mqtt.command_key_file``) of the canonical JSON of
+``{"args": args, "name": name, "nonce": nonce, "ts": ts}``; ``ts`` (integer milliseconds;
+float seconds for one more release) within ``mqtt.command_max_skew_s`` of the booth's clock;
+a ``nonce`` (8-64 printable ASCII characters) the booth has never accepted before (nonces are
+kept in SQLite, so a restart does not reopen a replay window; they are pruned after twice the
+skew, when their timestamp alone rejects them). Anything else is refused (``unsigned``,
+``malformed``, ``bad_signature``, ``stale``, ``replayed``, ``no_command_key``) and becomes a
+``security`` event. ``sign_command`` builds such a payload for the centre's tools.
 
 Commands registered with ``local_only=True`` (a whole list from a file) are refused over MQTT
 as ``local_only``, before their payload is even parsed: the centre has its own list topics,
@@ -28,10 +29,8 @@ whoever can open it owns the box, so no signature is asked for there.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -42,8 +41,18 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from gated.booth import canonical
 from gated.commands.audit import RefusalAudit
+from gated.commands.signing import (
+    SignatureProblem,
+    TsForm,
+    check_nonce,
+    sign_command,
+    signable_problem,
+    signature,
+    signature_matches,
+    ts_form,
+    ts_seconds,
+)
 from gated.state import EventType, StorageError
 from gated.wire import PayloadError, loads_object
 
@@ -54,6 +63,7 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 LOCAL = "local"
+_HEX_KEY = re.compile(rb"(?:[0-9A-Fa-f]{2})+")
 
 
 @dataclass(frozen=True)
@@ -66,22 +76,15 @@ class _Command:
     help: str
 
 
-def signature(key: bytes, name: str, args: dict[str, Any], ts: float, nonce: str) -> str:
-    msg = canonical({"args": args, "name": name, "nonce": nonce, "ts": ts})
-    return hmac.new(key, msg, hashlib.sha256).hexdigest()
-
-
-def sign_command(key: bytes, name: str, args: dict[str, Any], *, ts: float | None = None,
-                 nonce: str | None = None) -> bytes:
-    """The payload the centre publishes on ``cmd/<name>`` for a signed command."""
-    ts = time.time() if ts is None else ts
-    nonce = nonce or os.urandom(16).hex()
-    return json.dumps({"args": args, "ts": ts, "nonce": nonce,
-                       "sig": signature(key, name, args, ts, nonce)}).encode()
+__all__ = ["CommandRegistry", "load_command_key", "sign_command", "signature"]
 
 
 def load_command_key(path: os.PathLike[str] | str | None) -> bytes | None:
-    """The HMAC key file (hex or raw); None when not configured or unreadable (logged)."""
+    """The HMAC key file; None when not configured or unreadable (logged).
+
+    As ``docs/signing.md`` says: the file's bytes with ASCII whitespace stripped at both ends;
+    if what remains is pairs of hex digits (either case, nothing else), the key is the bytes
+    they spell, otherwise it is those bytes themselves."""
     if path is None:
         return None
     try:
@@ -89,10 +92,9 @@ def load_command_key(path: os.PathLike[str] | str | None) -> bytes | None:
     except OSError as e:
         log.error("command_key_unreadable", path=str(path), error=str(e))
         return None
-    try:
+    if raw and _HEX_KEY.fullmatch(raw):
         return bytes.fromhex(raw.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        return raw
+    return raw
 
 
 class CommandRegistry:
@@ -151,10 +153,12 @@ class CommandRegistry:
         if not isinstance(payload.get("args", {}), dict):
             return self._refuse(name, source, "malformed", "payload must be {\"args\": {...}}")
         args: dict[str, Any] = payload.get("args", {})
+        legacy = False
         if cmd.signed and source != LOCAL:
             problem = self._check_signature(name, args, payload)
-            if problem is not None:
+            if isinstance(problem, tuple):
                 return self._refuse(name, source, *problem)
+            legacy = problem is TsForm.LEGACY_SECONDS
         try:
             reply = cmd.handler(args)
         except Exception as e:  # every command gets a reply, even when its handler breaks
@@ -164,24 +168,37 @@ class CommandRegistry:
         if cmd.audit:
             self._emit(EventType.COMMAND, {"name": name, "source": source, "ok": ok,
                                            **({} if ok else {"reason": reply.get("reason")}),
-                                           **({"actor": actor} if actor else {})})
+                                           **({"actor": actor} if actor else {}),
+                                           **({"legacy_ts": True} if legacy else {})})
         return reply
 
     def _check_signature(self, name: str, args: dict[str, Any],
-                         payload: dict[str, Any]) -> tuple[str, str] | None:
+                         payload: dict[str, Any]) -> tuple[str, str] | TsForm:
+        """The refusal (reason, message), or the form of ``ts`` of a command that passed."""
         if self._key is None:
             return "no_command_key", "this booth has no command key; signed commands refused"
         sig, ts, nonce = payload.get("sig"), payload.get("ts"), payload.get("nonce")
         if not isinstance(sig, str) or not sig:
             return "unsigned", "signature required"
-        if not isinstance(ts, int | float) or isinstance(ts, bool) or not isinstance(nonce, str) \
-                or not 8 <= len(nonce) <= 64:
-            return "malformed", "ts (number) and nonce (8-64 chars) required"
-        if not hmac.compare_digest(sig, signature(self._key, name, args, ts, nonce)):
+        try:
+            form = ts_form(ts)
+            nonce = check_nonce(nonce)
+            problem = signable_problem(args) if form is TsForm.MILLISECONDS else None
+        except SignatureProblem as e:
+            return e.reason, str(e)
+        if problem is not None:
+            return "malformed", f"{problem} (see docs/signing.md)"
+        assert isinstance(ts, int | float)
+        if not signature_matches(self._key, name, args, ts, nonce, sig):
             return "bad_signature", "signature does not match"
-        if abs(time.time() - ts) > self._skew:
+        seconds = ts_seconds(ts, form)
+        if abs(time.time() - seconds) > self._skew:
             return "stale", f"timestamp off by more than {self._skew:g} s"
-        return self._claim_nonce(nonce, float(ts))
+        if form is TsForm.LEGACY_SECONDS:
+            log.warning("command_legacy_ts", command=name,
+                        message="ts in float seconds is deprecated: sign integer milliseconds")
+        claimed = self._claim_nonce(nonce, seconds)
+        return form if claimed is None else claimed
 
     def _claim_nonce(self, nonce: str, ts: float) -> tuple[str, str] | None:
         """Insert the nonce on the state thread: None when claimed, else the refusal.
@@ -206,6 +223,11 @@ class CommandRegistry:
             log.error("nonce_claim_failed", error=str(e))
             return "unavailable", "cannot record the nonce"
         return None if claimed else ("replayed", "nonce already used")
+
+    def refuse(self, name: str, source: str, reason: str, message: str) -> dict[str, Any]:
+        """A refusal decided before dispatch, by the transport (the uplink refuses a response
+        topic outside the booth's own): answered and audited like the registry's own."""
+        return self._refuse(name, source, reason, message)
 
     def _refuse(self, name: str, source: str, reason: str, message: str) -> dict[str, Any]:
         """Answer a refusal; one from outside is audited (see ``gated.commands.audit``)."""

@@ -70,6 +70,11 @@ class OutboxConfig(Strict):
     )
     retention_days: float = Field(default=30.0, gt=0)
     max_batch: int = Field(default=512, ge=1, le=10_000)
+    gate_inputs: bool = Field(
+        default=True,
+        description="store and publish every change of a gate's inputs (limit switches, beam, "
+        "fire input) as a gate.inputs event: about four per visitor. false keeps the gates' "
+        "alarms, passages and commands and saves about a fifth of the daemon's CPU per visitor")
 
 
 class SupervisionConfig(Strict):

@@ -15,6 +15,8 @@ from gated.state.outbox import (
     read_stats,
 )
 from gated.state.outbox import figures as outbox_figures
+from gated.state.ranges import parts as seq_parts
+from gated.state.session import Session, SessionSource
 from gated.state.store import (
     DB_NAME,
     SchemaHook,
@@ -26,7 +28,8 @@ from gated.state.store import (
 
 __all__ = [
     "DB_NAME", "Batch", "Event", "EventPriority", "EventType", "Outbox", "OutboxStats",
-    "PendingRow", "SchemaHook", "StateLoop", "StorageError", "StorageFull", "Store",
+    "PendingRow", "SchemaHook", "Session", "SessionSource", "StateLoop", "StorageError",
+    "StorageFull", "Store",
     "clock_synchronised", "new_event_id", "open_readonly", "outbox_figures", "read_pending",
-    "read_row", "read_stats", "utc_now_iso",
+    "read_row", "read_stats", "seq_parts", "utc_now_iso",
 ]

@@ -71,6 +71,7 @@ class EventType(enum.StrEnum):
     OUTBOX_EVICTED = "outbox.evicted"
     OUTBOX_PURGED = "outbox.purged"
     OUTBOX_CORRUPTED = "outbox.corrupted"
+    OUTBOX_SKIPPED = "outbox.skipped"  # seq numbers reserved before the database was lost
     OUTBOX_DEAD_LETTER = "outbox.dead_letter"
     STORAGE_ERROR = "storage.error"
     UPLINK_CONNECTED = "uplink.connected"
@@ -95,6 +96,7 @@ DEFAULT_PRIORITY: dict[EventType, EventPriority] = {
     EventType.OUTBOX_EVICTED: EventPriority.ALARM,
     EventType.OUTBOX_PURGED: EventPriority.ALARM,
     EventType.OUTBOX_CORRUPTED: EventPriority.ALARM,
+    EventType.OUTBOX_SKIPPED: EventPriority.ALARM,
     EventType.OUTBOX_DEAD_LETTER: EventPriority.ALARM,
     EventType.STORAGE_ERROR: EventPriority.ALARM,
     EventType.UPLINK_CONNECTED: EventPriority.INFO,
@@ -188,8 +190,9 @@ class Event:
             type, EventPriority.NORMAL)
         return cls(type=type, payload=dict(payload or {}), priority=prio, clock_ok=clock_ok)
 
-    def envelope(self, site: str, booth: str) -> dict[str, Any]:
-        """The JSON object published on MQTT and kept in the outbox body."""
+    def envelope(self, site: str, booth: str, session: int) -> dict[str, Any]:
+        """The JSON object published on MQTT and kept in the outbox body; ``session`` is the
+        run of the daemon that made it (``gated.state.session``)."""
         return {
             "id": self.id,
             "seq": self.seq,
@@ -199,13 +202,15 @@ class Event:
             "schema": self.schema,
             "site": site,
             "booth": booth,
+            "session": session,
             "priority": self.priority.name.lower(),
             "data": self.payload,
         }
 
-    def to_json(self, site: str, booth: str) -> str:
+    def to_json(self, site: str, booth: str, session: int) -> str:
         """Compact UTF-8 JSON; dates and other non-JSON values as ``str()``, as json does."""
-        return self.to_json_bytes(site, booth).decode()
+        return self.to_json_bytes(site, booth, session).decode()
 
-    def to_json_bytes(self, site: str, booth: str) -> bytes:
-        return orjson.dumps(self.envelope(site, booth), default=str, option=_ORJSON_OPTIONS)
+    def to_json_bytes(self, site: str, booth: str, session: int) -> bytes:
+        return orjson.dumps(self.envelope(site, booth, session), default=str,
+                            option=_ORJSON_OPTIONS)

@@ -230,10 +230,8 @@ class StateLoop:
                         if _withdrawn(item):
                             continue
                         results.append((item, self._run_item(item, batch)))
-                    report = self.outbox.take_eviction_report()
-                    if report:
-                        batch.emit(EventType.OUTBOX_EVICTED,
-                                   {"evicted": report, "evicted_total": self.outbox.evicted_total})
+                    for report in self.outbox.take_eviction_reports():
+                        batch.emit(EventType.OUTBOX_EVICTED, report)
             except _ItemFailed as f:
                 self._rolled_back(batch)
                 self._item_failed(f.item, f.error)

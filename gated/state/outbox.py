@@ -16,6 +16,10 @@ Rules a caller must know:
 - The store is bounded by rows and bytes. When full it evicts the lowest priority first and,
   within one priority, the lowest ``seq`` (never by wall clock). A share of the bound is kept
   for ALARM events, which only ever evict other alarms. Delivered rows are deleted at once.
+  Every evicted (or burnt) number is collected as a range for the ``outbox.evicted`` report
+  (``take_eviction_reports``), so the centre knows exactly which ``seq`` will never come.
+- ``session`` is this start's number (``gated.state.session``): it is claimed when the outbox
+  opens and stamped into every envelope, beside ``site`` and ``booth``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from typing import Any
 import structlog
 
 from gated.config import OutboxConfig
+from gated.state import ranges as seq_ranges
+from gated.state import session as booth_session
 from gated.state.events import Event, EventPriority
 from gated.state.store import StorageFull, Store
 
@@ -100,15 +106,22 @@ class Outbox:
         max_row = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
         self.last_seq = max(meta_seq, max_row)
         self.seq_gap_from: int | None = None
+        ran_before = self._hwm > 0 or self.last_seq > 0
         if recovered or (self.last_seq == 0 and self._hwm > 0):
             # The database was lost or rebuilt: numbers up to the reservation may be in use.
             self.last_seq = max(self.last_seq, self._hwm)
             self.seq_gap_from = meta_seq
+        self._skipped = ([[self.seq_gap_from + 1, self.last_seq]]
+                         if self.seq_gap_from is not None and self.last_seq > self.seq_gap_from
+                         else [])
+        self.resumed_at = self.last_seq + 1  # the first number this start hands out
+        self.session = booth_session.claim(Path(state_dir), conn, ran_before=ran_before)
         self._durable_seq = self.last_seq  # numbers up to here are used or reserved
         row = conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
         self.depth, self.bytes = int(row[0]), int(row[1])
         self.evicted_total = self._meta("evicted_total")
         self.pending_evictions: Counter[str] = Counter()
+        self.pending_evicted_seqs = seq_ranges.SeqRanges()
         rows_for_alarms = int(cfg.max_rows * cfg.reserved_fraction)
         self._limit_rows = {True: cfg.max_rows, False: cfg.max_rows - rows_for_alarms}
         bytes_for_alarms = int(cfg.max_bytes * cfg.reserved_fraction)
@@ -133,10 +146,11 @@ class Outbox:
                                   f"{e.strerror}") from e
             self._hwm = seq + SEQ_BLOCK
         object.__setattr__(event, "seq", seq)  # frozen for everyone after this point
-        raw = event.to_json_bytes(self.site, self.booth)
+        raw = event.to_json_bytes(self.site, self.booth, self.session.number)
         size, body = len(raw), raw.decode()
         if not self._make_room(event.priority, size):
             self.pending_evictions[str(event.type)] += 1
+            self.pending_evicted_seqs.add(seq)
             self._count_evicted(1)
             self.last_seq = seq  # the number is burnt: central sees the gap, never a reuse
             return event
@@ -182,6 +196,7 @@ class Outbox:
             self.depth -= 1
             self.bytes -= int(victim[2])
             self.pending_evictions[victim[1]] += 1
+            self.pending_evicted_seqs.add(int(victim[0]))
             self._count_evicted(1)
         return True
 
@@ -197,16 +212,28 @@ class Outbox:
             self.depth -= 1
             self.bytes -= int(size)
             self.pending_evictions[typ] += 1
+            self.pending_evicted_seqs.add(int(seq))
         self._count_evicted(len(rows))
         return len(rows)
 
-    def take_eviction_report(self) -> dict[str, int] | None:
-        """Counts evicted since the last report, for one ``outbox.evicted`` event."""
+    def take_eviction_reports(self) -> list[dict[str, Any]]:
+        """The payloads of the ``outbox.evicted`` events for what was evicted since the last
+        report: counts per type, ``evicted_total`` and the evicted ``seq`` as ``ranges``;
+        several events (``part``, ``parts``; the counts in the first) when the ranges are
+        many. Empty when nothing was evicted."""
         if not self.pending_evictions:
-            return None
-        report = dict(self.pending_evictions)
+            return []
+        counts = dict(self.pending_evictions)
         self.pending_evictions.clear()
-        return report
+        chunks = seq_ranges.parts(self.pending_evicted_seqs.take())
+        out: list[dict[str, Any]] = []
+        for i, chunk in enumerate(chunks):
+            payload: dict[str, Any] = {"evicted": counts if i == 0 else {},
+                                       "evicted_total": self.evicted_total, "ranges": chunk}
+            if len(chunks) > 1:
+                payload.update(part=i, parts=len(chunks))
+            out.append(payload)
+        return out
 
     def ack(self, seqs: list[int]) -> int:
         """Delete rows the broker acknowledged; returns how many were still there."""
@@ -240,17 +267,23 @@ class Outbox:
         self.bytes -= int(row[4])
         return True, int(row[0])
 
-    def purge_older_than(self, cutoff_iso: str) -> dict[str, int]:
-        """Retention: drop undelivered rows stamped before ``cutoff_iso`` (clock must be sane)."""
+    def purge_older_than(self, cutoff_iso: str) -> tuple[dict[str, int], list[list[int]]]:
+        """Retention: drop undelivered rows stamped before ``cutoff_iso`` (clock must be sane).
+        Returns the counts per type and the purged ``seq`` as ranges."""
         self.write_rows()
         rows = self._conn.execute(
-            "DELETE FROM events WHERE ts < ? RETURNING type, size", (cutoff_iso,)).fetchall()
+            "DELETE FROM events WHERE ts < ? RETURNING seq, type, size", (cutoff_iso,)).fetchall()
         counts: Counter[str] = Counter()
-        for typ, size in rows:
+        for _, typ, size in rows:
             counts[typ] += 1
             self.depth -= 1
             self.bytes -= int(size)
-        return dict(counts)
+        return dict(counts), seq_ranges.merge(int(r[0]) for r in rows)
+
+    def seq_gap(self) -> list[list[int]]:
+        """The numbers skipped at open because the database was lost or rebuilt: reserved
+        (``seq.hwm``) and perhaps used by rows that are gone; none of them will be sent."""
+        return [list(r) for r in self._skipped]
 
     def resync(self) -> None:
         """After a rolled-back transaction: counters follow the database again.
@@ -266,6 +299,7 @@ class Outbox:
         self.evicted_total = self._meta("evicted_total")
         self._meta_seq = self._meta("last_seq")
         self.pending_evictions.clear()
+        self.pending_evicted_seqs.clear()
 
     # ------------------------------------------------------------------ reading
     def pending(self, after_seq: int = 0, limit: int = 100) -> list[PendingRow]:

@@ -11,7 +11,9 @@ What a caller must know:
 - The writer keeps a much larger automatic checkpoint as a backstop (``store.py``), so the WAL
   stays bounded even if this thread is stopped or stuck.
 - ``start()`` and ``stop()`` are explicit; ``Store.open()`` and ``Store.close()`` call them.
-- ``nudge()`` after a commit makes it look at the WAL's size; without nudges it looks every
+- ``nudge()`` after a commit makes it look at the WAL's size every ``nudge_every``-th commit
+  (a commit adds a few pages, so the WAL overshoots the threshold by a few hundred KiB at most,
+  and a visitor's ten commits cost one wake-up, not ten); without nudges it looks every
   ``check_s`` (a backstop): an idle booth costs no wake-ups.
 """
 
@@ -29,15 +31,18 @@ log = structlog.get_logger(__name__)
 
 THRESHOLD_BYTES = 4 * 1024 * 1024  # ~1000 pages, SQLite's own default threshold
 CHECK_S = 10.0
+NUDGE_EVERY = 16
 
 
 class WalCheckpointer:
     def __init__(self, db_path: Path, threshold_bytes: int = THRESHOLD_BYTES,
-                 check_s: float = CHECK_S) -> None:
+                 check_s: float = CHECK_S, nudge_every: int = NUDGE_EVERY) -> None:
         self.db_path = db_path
         self.wal_path = db_path.with_name(db_path.name + "-wal")
         self.threshold_bytes = threshold_bytes
         self.check_s = check_s
+        self.nudge_every = nudge_every
+        self._nudges = 0
         self.checkpoints = 0
         self._stop = threading.Event()
         self._nudged = threading.Event()
@@ -58,8 +63,12 @@ class WalCheckpointer:
             thread.join(10)
 
     def nudge(self) -> None:
-        """The WAL grew (a commit): check its size now. Cheap; call it from any thread."""
-        self._nudged.set()
+        """The WAL grew (a commit): every ``nudge_every``-th call, check its size now. Cheap;
+        meant for the one writer thread (the count is not locked)."""
+        self._nudges += 1
+        if self._nudges >= self.nudge_every:
+            self._nudges = 0
+            self._nudged.set()
 
     def _wal_bytes(self) -> int:
         try:

@@ -54,7 +54,7 @@ class RefusalKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Topics:
-    """Every topic of one booth (see /work/notes/readme-uplink.md for the table)."""
+    """Every topic of one booth (the contract, with every payload: gated/wire/asyncapi.yaml)."""
 
     site: str
     booth: str
@@ -139,10 +139,13 @@ def read_secret(path: Path | None) -> str | None:
 class Connection:
     """Connects, keeps connected, and tells ``hooks`` everything; see the module docstring."""
 
-    def __init__(self, cfg: GatedConfig, hooks: Hooks, will_payload: bytes) -> None:
+    def __init__(self, cfg: GatedConfig, hooks: Hooks,
+                 will: Callable[[int], bytes]) -> None:
+        """``will(connection)`` builds the last will of connection attempt ``connection`` (the
+        broker keeps it from CONNECT on, so it is made anew for every attempt)."""
         self.cfg = cfg
         self.hooks = hooks
-        self.will_payload = will_payload
+        self.will = will
         self.topics = Topics(cfg.site.id, cfg.booth.id)
         self._stop = threading.Event()
         self._kick = threading.Event()
@@ -188,6 +191,13 @@ class Connection:
         except (ValueError, OSError) as e:
             log.warning("mqtt_publish_failed", topic=topic, error=str(e))
             return None
+
+    @property
+    def generation(self) -> int:
+        """The number of the current (or last) connection attempt in this session: with
+        ``session`` it orders a booth's status messages and wills (a will of an earlier
+        connection that arrives late is older than the status of this one)."""
+        return self._generation
 
     @property
     def is_v5(self) -> bool:
@@ -289,7 +299,7 @@ class Connection:
             client.tls_set(ca_certs=str(m.tls.ca_file),
                            certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
                            keyfile=str(m.tls.key_file) if m.tls.key_file else None)
-        client.will_set(self.topics.status, self.will_payload, qos=1, retain=True)
+        client.will_set(self.topics.status, self.will(gen), qos=1, retain=True)
         client.on_connect = lambda c, u, flags, rc, props: self._on_connect(c, gen, flags, rc,
                                                                             props)
         client.on_disconnect = lambda c, u, flags, rc, props: self._on_disconnect(gen, rc)

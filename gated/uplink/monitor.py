@@ -1,9 +1,11 @@
 """``gated monitor``: a live table of every booth on a broker, for the county centre and local IT.
 
 It subscribes to the retained ``status`` of every booth (so booths are listed at once, online or
-offline) and to their events (for the last event and its age). ``--once`` collects for ``wait``
-seconds and prints one table; otherwise the table is redrawn in place every second until
-Ctrl-C. It only reads: the monitor never publishes.
+offline) and to their events (for the last event and its age). Status messages are ordered by
+(``session``, ``connection``): one older than the last applied, such as the last will of an
+earlier connection that a broker publishes late, is ignored (``late`` counts them).
+``--once`` collects for ``wait`` seconds and prints one table; otherwise the table is redrawn
+in place every second until Ctrl-C. It only reads: the monitor never publishes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class BoothRow:
     last_event: str = ""
     last_event_at: float | None = None  # monotonic, when we saw it
     status_at: float | None = None
+    order: tuple[int, int] | None = None  # (session, connection) of the last status applied
+    late: int = 0  # status messages (late wills) older than that, ignored
 
 
 class BoothTable:
@@ -60,7 +64,12 @@ class BoothTable:
         with self._lock:
             row = self.rows.setdefault((site, booth), BoothRow(site, booth))
             if kind == "status":
+                order = _order(body)
+                if order is not None and row.order is not None and order < row.order:
+                    row.late += 1
+                    return
                 _apply_status(row, body)
+                row.order = order if order is not None else row.order
                 row.status_at = now
             else:
                 row.last_event = str(body.get("type", parts[-1]))
@@ -102,6 +111,13 @@ def _apply_status(row: BoothRow, body: dict[str, Any]) -> None:
         depth, age = outbox.get("depth"), outbox.get("oldest_age_s")
         row.backlog = int(depth) if isinstance(depth, int) else row.backlog
         row.oldest_age_s = float(age) if isinstance(age, int | float) else None
+
+
+def _order(body: dict[str, Any]) -> tuple[int, int] | None:
+    session, connection = body.get("session"), body.get("connection")
+    if isinstance(session, int) and isinstance(connection, int):
+        return session, connection
+    return None
 
 
 def _age(seconds: float) -> str:

@@ -5,6 +5,13 @@ correlation data; without one (MQTT 3.1.1, or a v5 client that set none) it goes
 ``<root>/reply/<name>`` and echoes the request's JSON ``correlation`` field. Every command gets
 exactly one reply, also when it is too large, arrives while the worker is full, or fails.
 
+A response topic must lie under ``<root>/reply/`` (no wildcards). The recommended ACL lets a
+booth publish only under its own root, so a reply sent anywhere else would be refused by the
+broker and vanish; and a booth that published wherever a request asked would let anyone who
+may command it write on topics of other booths. Such a command is not run: it is refused as
+``bad_response_topic`` on ``<root>/reply/<name>`` (with the correlation data, and the topic
+asked for) and audited as a ``security`` event.
+
 Lists: ``<root>/sync/<list>`` (this booth) and ``gated/v1/<site>/_site/sync/<list>`` (every
 booth of the site) carry JSON snapshots (``"op": "snapshot"``, chunked with ``chunk``/``chunks``
 when large) or deltas (``"op": "delta"``). Each is applied on the state thread in one item with
@@ -44,6 +51,8 @@ MAX_SYNC_BYTES = 8 * 1024 * 1024
 
 class Registry(Protocol):
     def dispatch(self, name: str, raw: bytes, *, source: str) -> dict[str, Any]: ...
+
+    def refuse(self, name: str, source: str, reason: str, message: str) -> dict[str, Any]: ...
 
 
 class SyncRefused(Exception):
@@ -124,9 +133,20 @@ class Rpc:
     def _command(self, msg: mqtt.MQTTMessage) -> None:
         name = msg.topic.rsplit("/", 1)[-1]
         raw = bytes(msg.payload)
+        asked = self._response_topic(msg)
+        if asked is not None and not self._own_reply_topic(asked):
+            message = (f"response topic {asked[:120]!r} is not under {self.topics.reply('')!r}"
+                       "; the command was not run")
+            result: dict[str, Any] = (
+                self.registry.refuse(name, "mqtt", "bad_response_topic", message)
+                if self.registry is not None else
+                {"ok": False, "reason": "bad_response_topic", "message": message})
+            self.commands_handled += 1
+            log.warning("mqtt_command", command=name, ok=False, reason="bad_response_topic")
+            self._reply(msg, name, {**result, "response_topic": asked[:200]})
+            return
         if self.registry is None:
-            result: dict[str, Any] = {"ok": False, "reason": "unavailable",
-                                      "message": "no command registry"}
+            result = {"ok": False, "reason": "unavailable", "message": "no command registry"}
         else:
             try:
                 result = dict(self.registry.dispatch(name, raw, source="mqtt"))
@@ -137,9 +157,24 @@ class Rpc:
         log.info("mqtt_command", command=name, ok=result.get("ok"), reason=result.get("reason"))
         self._reply(msg, name, result)
 
+    @staticmethod
+    def _response_topic(msg: mqtt.MQTTMessage) -> str | None:
+        props = getattr(msg, "properties", None)
+        topic = getattr(props, "ResponseTopic", None) if props is not None else None
+        return topic if isinstance(topic, str) and topic else None
+
+    def _own_reply_topic(self, topic: str) -> bool:
+        prefix = self.topics.reply("")
+        return (topic.startswith(prefix) and len(topic) > len(prefix)
+                and not any(c in topic for c in "#+\0"))
+
     def _reply(self, msg: mqtt.MQTTMessage, name: str, result: dict[str, Any]) -> None:
+        """Publish the reply: on the request's response topic when it is one of ours, else on
+        ``reply/<name>``; MQTT 5 correlation data is echoed either way."""
         props_in = getattr(msg, "properties", None)
-        topic = getattr(props_in, "ResponseTopic", None) if props_in is not None else None
+        topic = self._response_topic(msg)
+        if topic is not None and not self._own_reply_topic(topic):
+            topic = None
         corr = getattr(props_in, "CorrelationData", None) if props_in is not None else None
         body: dict[str, Any] = {"command": name, **result}
         if not topic:
@@ -227,8 +262,11 @@ class Rpc:
     def _rejected(self, kind: str, version: Any, reason: str, message: str, *,
                   reported: bool = False) -> None:
         """Count, log and answer a refused list message; ``reported`` when its ``list.sync``
-        event was emitted already (in the batch that refused it)."""
+        event was emitted already (in the batch that refused it). A ``version`` that is not an
+        integer (a malformed message) is reported as null, as the contract says."""
         self.sync_rejected += 1
+        kind = kind[:64]
+        version = version if _is_int(version) else None
         have = self._have(kind)
         log.warning("list_rejected", list=kind, version=version, reason=reason, have=have)
         if not reported:

@@ -23,7 +23,7 @@ from gated.state import Batch, EventType, Outbox, StateLoop, Store
 from gated.uplink.connection import Connected, Connection, Hooks, RefusalKind, Topics
 from gated.uplink.drain import Drain
 from gated.uplink.rpc import Registry, Rpc
-from gated.uplink.status import StatusFn, StatusPublisher, offline_payload
+from gated.uplink.status import StatusFn, StatusPublisher, stopped_payload, will_payload
 
 log = structlog.get_logger(__name__)
 
@@ -84,8 +84,9 @@ class Uplink:
             if self.status is not None:
                 self.status.stop()
             if conn.connected:
-                info = conn.publish(conn.topics.status, offline_payload(
-                    self.cfg.site.id, self.cfg.booth.id, "stopped"), qos=1, retain=True)
+                info = conn.publish(conn.topics.status, stopped_payload(
+                    self.cfg.site.id, self.cfg.booth.id, self.outbox.session.number,
+                    conn.generation), qos=1, retain=True)
                 if info is not None:
                     try:
                         info.wait_for_publish(timeout=2.0)
@@ -145,13 +146,15 @@ class Uplink:
         hooks = Hooks(connected=self._on_connected, disconnected=self._on_disconnected,
                       puback=self._on_puback, message=self._on_message,
                       refused=self._on_refused)
-        conn = Connection(cfg, hooks, offline_payload(cfg.site.id, cfg.booth.id, "lost"))
+        session = self.outbox.session.number
+        conn = Connection(cfg, hooks, lambda gen: will_payload(
+            cfg.site.id, cfg.booth.id, session, gen, cfg.mqtt.keepalive_s))
         self.connection = conn
         self.drain = Drain(cfg.mqtt, conn.topics, conn, self.store.reader, self.loop, self.outbox)
         self.status = StatusPublisher(conn, self.status_fn, self.store.reader, self.loop,
                                       self.state, cfg.mqtt.status_interval_s,
                                       cfg.mqtt.metrics_interval_s,
-                                      max_bytes=cfg.mqtt.max_message_bytes)
+                                      max_bytes=cfg.mqtt.max_message_bytes, session=session)
         self.rpc = Rpc(cfg.mqtt, conn, self.commands, self.lists, self.loop)
 
     # paho-thread hooks: enqueue or post, never wait

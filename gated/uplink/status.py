@@ -28,9 +28,31 @@ log = structlog.get_logger(__name__)
 StatusFn = Callable[[], dict[str, Any]]
 
 
-def offline_payload(site: str, booth: str, reason: str) -> bytes:
-    return json.dumps({"online": False, "state": "offline", "reason": reason, "site": site,
-                       "booth": booth, "version": __version__, "ts": utc_now_iso()},
+def will_payload(site: str, booth: str, session: int, connection: int,
+                 keepalive_s: int) -> bytes:
+    """The last will of one connection, fixed at CONNECT: what the broker publishes (retained,
+    on ``status``) when it loses the booth without a DISCONNECT.
+
+    It cannot say when the booth went silent, so it carries no ``ts``: ``connected_at`` is when
+    this connection began, and the broker publishes the will at most 1.5 x ``keepalive_s``
+    after the last packet it had from the booth (MQTT's keepalive rule), so the centre
+    knows the booth was last heard from between its own last message from this
+    ``session``/``connection`` and the will's arrival less 1.5 x ``keepalive_s``. A will whose
+    (``session``, ``connection``) is below the last status seen from the booth is late and
+    must be ignored: the booth is back on a newer connection.
+    """
+    return json.dumps({"online": False, "state": "offline", "reason": "lost", "site": site,
+                       "booth": booth, "version": __version__, "session": session,
+                       "connection": connection, "connected_at": utc_now_iso(),
+                       "keepalive_s": keepalive_s}, separators=(",", ":")).encode()
+
+
+def stopped_payload(site: str, booth: str, session: int, connection: int) -> bytes:
+    """The offline status of a clean stop, published by the booth itself: ``ts`` is the
+    time it stopped."""
+    return json.dumps({"online": False, "state": "offline", "reason": "stopped", "site": site,
+                       "booth": booth, "version": __version__, "session": session,
+                       "connection": connection, "ts": utc_now_iso()},
                       separators=(",", ":")).encode()
 
 
@@ -40,8 +62,10 @@ class StatusPublisher:
     def __init__(self, connection: Connection, status_fn: StatusFn | None,
                  reader: Callable[[], sqlite3.Connection], loop: StateLoop,
                  uplink_state: Callable[[], dict[str, Any]], status_interval_s: float,
-                 metrics_interval_s: float, max_bytes: int = 256 * 1024) -> None:
+                 metrics_interval_s: float, max_bytes: int = 256 * 1024,
+                 session: int = 0) -> None:
         self.connection = connection
+        self.session = session
         self.status_fn = status_fn
         self._reader_factory = reader
         self.loop = loop
@@ -81,7 +105,9 @@ class StatusPublisher:
                 base = {"error": "status unavailable"}
         doc = {"version": __version__, **base, "online": True,
                "state": base.get("state", "online"), "site": topics.site,
-               "booth": topics.booth, "ts": utc_now_iso(), "uplink": self.uplink_state()}
+               "booth": topics.booth, "session": self.session,
+               "connection": self.connection.generation, "ts": utc_now_iso(),
+               "uplink": self.uplink_state()}
         if not isinstance(base.get("outbox"), dict) or "oldest_age_s" not in base["outbox"]:
             doc["outbox"] = outbox_figures(conn)  # no daemon status behind us (tests, tools)
         return doc

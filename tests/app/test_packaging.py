@@ -52,6 +52,13 @@ def test_a_plain_install_holds_every_module(install_dir: Path) -> None:
     imported = subprocess.run([sys.executable, "-c", code, *modules], cwd=install_dir, env=env,
                               capture_output=True, text=True, timeout=60)
     assert imported.returncode == 0, imported.stderr[-2000:]
+    # the MQTT contract ships as package data, readable from the installed package
+    assert (target / "gated" / "wire" / "asyncapi.yaml").is_file()
+    contract = subprocess.run([sys.executable, "-c", "from gated.wire import contract\n"
+                               "print(contract.__file__, len(contract.schemas()))"],
+                              cwd=install_dir, env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert contract.returncode == 0 and contract.stdout.startswith(str(target)), contract.stderr
     version = subprocess.run([sys.executable, "-m", "gated", "--version"], cwd=install_dir,
                              env=env, capture_output=True, text=True, timeout=30)
     assert version.returncode == 0 and version.stdout.startswith("gated "), version.stderr

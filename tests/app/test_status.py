@@ -31,7 +31,9 @@ def test_local_and_mqtt_status_carry_the_same_fields(tmp_path: Path) -> None:
         out = gated("status", "-c", str(sim.config_path))
         assert out.returncode == 0, out.stderr
         local = json.loads(out.stdout)["status"]
-        assert set(local) == set(remote)
+        # the retained one also says which connection of this session it came on
+        assert set(local) | {"connection"} == set(remote)
+        assert remote["session"] == local["session"] >= 1 and remote["connection"] >= 1
         for part in ("outbox", "queue", "devices", "lists", "uplink"):
             assert set(local[part]) == set(remote[part]), part
         assert local["online"] is True and local["state"] == remote["state"] == "online"

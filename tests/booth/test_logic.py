@@ -234,6 +234,7 @@ def test_escalation_to_the_director(booth: Booth) -> None:
     assert case["ok"]
     e = booth.wait_event("escalation")["data"]
     assert (e["number"], e["service"], e["counters"]) == (number, "general", ["3"])
+    assert (e["state"], e["ticket_state"]) == ("open", "called")  # the case's, the ticket's
     status = booth.d.status()["queue"]
     assert [c["case_id"] for c in status["open_escalations"]] == [case["case_id"]]
     assert booth.cmd("escalation_ack", case_id=case["case_id"])["ok"]
@@ -359,7 +360,38 @@ def test_corrupted_outbox_is_moved_aside_and_reported(tmp_path: Path) -> None:
             assert e["priority"] == "alarm" and Path(e["data"]["moved_to"]).exists()
             assert "not a database" in e["data"]["error"]
             assert e["data"]["seq_resumed_at"] >= 1
+            assert e["data"]["ranges"] == []  # nothing was reserved before: nothing skipped
             assert booth.cmd("manual_ticket")["ok"]  # and the booth serves on the new store
+        finally:
+            d.stop()
+
+
+def test_a_missing_database_skips_the_reserved_numbers_and_says_which(tmp_path: Path) -> None:
+    """The database file is gone (deleted, a card swapped) but the sequence reservation and
+    the session file are there: numbering resumes above the reservation, an outbox.skipped
+    alarm names the skipped numbers, and the session still counts up."""
+    with SimBooth(tmp_path / "sim", mqtt="off") as sim:
+        state = sim.directory / "state"
+        d = Daemon(load_config(sim.config_path), config_path=sim.config_path)
+        d.start()
+        try:
+            booth = Booth(sim, d)
+            first = booth.wait_event("booth.started")
+            assert first["data"]["session_from"] == "first" and first["session"] == 1
+        finally:
+            d.stop()
+        for name in ("gated.db", "gated.db-wal", "gated.db-shm"):
+            (state / name).unlink(missing_ok=True)
+        hwm = int((state / "seq.hwm").read_text())
+        d = Daemon(load_config(sim.config_path), config_path=sim.config_path)
+        d.start()
+        try:
+            booth = Booth(sim, d)
+            e = booth.wait_event("outbox.skipped")
+            assert e["data"]["ranges"] == [[1, hwm]] and e["data"]["seq_resumed_at"] == hwm + 1
+            assert e["session"] == 2 and e["seq"] > hwm
+            started = booth.wait_event("booth.started")
+            assert started["data"]["session_from"] == "file"
         finally:
             d.stop()
 
@@ -387,3 +419,31 @@ def test_front_desk_commands_rate_callbacks_and_notice(booth: Booth) -> None:
     assert booth.d.status()["queue"]["notice"]["text"] == "今日 社保窗口 暂停至 14:00"
     assert booth.cmd("set_notice", text="长" * 201)["reason"] == "bad_args"
     assert booth.wait_event("display.notice")["data"]["by"] == "g1"
+
+
+def test_with_gate_inputs_off_the_gate_reports_passages_and_alarms_but_not_each_change(
+        tmp_path: Path) -> None:
+    with SimBooth(tmp_path / "sim", mqtt="off") as sim:
+        text = sim.config_path.read_text(encoding="utf-8")
+        sim.config_path.write_text(text.replace("[outbox]\n", "[outbox]\ngate_inputs = false\n")
+                                   if "[outbox]\n" in text else text + "\n[outbox]\ngate_inputs"
+                                   " = false\n", encoding="utf-8")
+        cfg = load_config(sim.config_path)
+        assert cfg.outbox.gate_inputs is False
+        d = Daemon(cfg, config_path=sim.config_path)
+        d.start()
+        try:
+            wait_for(lambda: _ready(d), 15, "all devices ready")
+            booth = Booth(sim, d)
+            booth.tap(ADULT)
+            wait_for(lambda: sim.hall.position() > 0.9, what="gate open")
+            for _ in range(2):  # two people through one opening
+                sim.hall.set_beam(True)
+                time.sleep(0.4)
+                sim.hall.set_beam(False)
+                time.sleep(0.4)
+            booth.wait_event("alarm", lambda e: e["data"]["kind"] == "tailgating")
+            assert booth.events("gate.command") and booth.events("ticket.issued")
+            assert booth.events("gate.inputs") == []
+        finally:
+            d.stop()

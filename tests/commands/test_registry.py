@@ -16,6 +16,10 @@ from tests.support.state_rig import StateRig
 KEY = bytes.fromhex("11" * 32)
 
 
+def _ms(offset_s: float = 0.0) -> int:
+    return int((time.time() + offset_s) * 1000)
+
+
 class Rig(StateRig):
     def __init__(self, tmp: Path) -> None:
         super().__init__(tmp, [CommandRegistry.ensure_schema])
@@ -57,9 +61,22 @@ def test_signed_command_accepted_once(rig: Rig) -> None:
     (sign_command(KEY, "open_gate", {"zone": "office"})
      .replace(b'"office"', b'"hall"'), "bad_signature"),
     # timestamps relative to when the test runs, not to when the suite was collected
-    (lambda: sign_command(KEY, "open_gate", {"zone": "hall"}, ts=time.time() - 120), "stale"),
-    (lambda: sign_command(KEY, "open_gate", {"zone": "hall"}, ts=time.time() + 120), "stale"),
+    (lambda: sign_command(KEY, "open_gate", {"zone": "hall"}, ts_ms=_ms(-120)), "stale"),
+    (lambda: sign_command(KEY, "open_gate", {"zone": "hall"}, ts_ms=_ms(120)), "stale"),
+    (lambda: sign_command(KEY, "open_gate", {"zone": "hall"}, legacy_ts=time.time() - 120),
+     "stale"),
     (sign_command(KEY, "open_gate", {"zone": "hall"}, nonce="short"), "malformed"),
+    (sign_command(KEY, "open_gate", {"zone": "hall"}, nonce="with space"), "malformed"),
+    # integer seconds: neither form, refused rather than read as 1970 in milliseconds
+    (lambda: sign_command(KEY, "open_gate", {"zone": "hall"}, ts_ms=int(time.time())),
+     "malformed"),
+    # what cannot be signed alike in every language: floats, non-ASCII keys, lone surrogates
+    (sign_command(KEY, "open_gate", {"zone": "hall", "minutes": 1.5}), "malformed"),
+    (sign_command(KEY, "open_gate", {"zone": "hall", "區": 1}), "malformed"),
+    (b'{"args": {"zone": "\\ud800"}, "ts": 1795000000000, "nonce": "nnnnnnnn", "sig": "00"}',
+     "malformed"),
+    (json.dumps({"args": {"zone": "hall"}, "ts": 1795000000000, "nonce": "n" * 8,
+                 "sig": "é" * 64}).encode(), "bad_signature"),
     (b"{not json", "malformed"),
     (b'{"args": [1, 2]}', "malformed"),
     (b"x" * 5000, "too_large"),
@@ -71,6 +88,18 @@ def test_refused_signed_commands(rig: Rig, payload: bytes | Callable[[], bytes],
     assert (reply["ok"], reply["reason"]) == (False, reason)
     assert rig.calls == []
     assert [e["reason"] for e in rig.data("security")] == [reason]
+
+
+def test_legacy_float_seconds_are_accepted_and_marked(rig: Rig) -> None:
+    """For one release the old form (ts in float seconds, signed over Python's float text)
+    still opens; its ``command`` event says ``legacy_ts`` so the centre finds old signers."""
+    payload = sign_command(KEY, "open_gate", {"zone": "hall"}, legacy_ts=time.time())
+    assert b'"ts": 1' in payload and b"." in json.loads(payload)["ts"].__repr__().encode()
+    assert rig.reg.dispatch("open_gate", payload, source="mqtt")["ok"] is True
+    ms = sign_command(KEY, "open_gate", {"zone": "hall"})
+    assert isinstance(json.loads(ms)["ts"], int)
+    assert rig.reg.dispatch("open_gate", ms, source="mqtt")["ok"] is True
+    assert [e.get("legacy_ts") for e in rig.data("command")] == [True, None]
 
 
 def test_unknown_command_and_handler_error(rig: Rig) -> None:

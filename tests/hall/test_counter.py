@@ -23,8 +23,10 @@ def text_of(element_id: str) -> str:
     return f"(document.getElementById('{element_id}') || {{textContent: ''}}).textContent"
 
 
-CURRENT = "() => (document.getElementById('current-number') || {}).textContent || ''"
-MSG = "() => (document.getElementById('msg') || {}).textContent || ''"
+# Expressions in parentheses: ``a || '' === n`` would be ``a || ('' === n)``, true as soon as
+# there is any text, and a wait on it would not wait.
+CURRENT_TEXT = "((document.getElementById('current-number') || {}).textContent || '')"
+MSG_TEXT = "((document.getElementById('msg') || {}).textContent || '')"
 
 
 def counter_page(booth: Booth, user: str = "c07", counter: str = "3") -> Any:
@@ -57,18 +59,18 @@ def test_a_counter_calls_transfers_and_serves_with_the_broker_down(booth: Booth)
         assert booth.cmd("manual_ticket", service=service)["ok"]
     page = counter_page(booth)
     page.keyboard.press("1")  # the calling pad's key: call next
-    wait_js(page, "() => /^[AB]\\d+$/.test(" + CURRENT[6:] + ") && " + CURRENT[6:])
+    wait_js(page, "() => /^[AB]\\d+$/.test(" + CURRENT_TEXT + ") && " + CURRENT_TEXT)
     page.select_option("#transfer-to", "social")
     page.click("#btn-5")
-    wait_js(page, "() => " + MSG[6:] + ".includes('已转至')")
+    wait_js(page, "() => " + MSG_TEXT + ".includes('已转至')")
     page.click("#btn-1")  # the transferred ticket keeps its place in time: it may come again
     reply = wait_js(page, "() => window.hallLastReply && window.hallLastReply.action === "
                           "'call_next' && window.hallLastReply.ok && window.hallLastReply.data")
     second = reply["ticket"]["number"]
-    wait_js(page, "(n) => " + CURRENT[6:] + " === n", arg=second)
+    wait_js(page, "(n) => " + CURRENT_TEXT + " === n", arg=second)
     booth.shot(page, "counter")
     page.keyboard.press("3")  # served
-    wait_js(page, "() => " + MSG[6:] + ".includes('已办结')")
+    wait_js(page, "() => " + MSG_TEXT + ".includes('已办结')")
     page.keyboard.press("6")  # pause
     wait_js(page, "() => " + STATE + " === '暂停服务'")
     page.keyboard.press("1")  # a paused counter calls nobody

@@ -52,10 +52,11 @@ def test_counter_overflow_borrows_the_next_millisecond(monkeypatch: pytest.Monke
 ])
 def test_envelope_and_default_priority(kind: EventType, priority: str) -> None:
     e = Event.make(kind, {"n": 1})
-    env = e.envelope("site", "booth")
+    env = e.envelope("site", "booth", 3)
     assert (env["type"], env["priority"], env["seq"], env["data"]) == (str(kind), priority, 0,
                                                                         {"n": 1})
-    assert e.to_json("site", "booth").encode() == e.to_json_bytes("site", "booth")
+    assert env["session"] == 3
+    assert e.to_json("site", "booth", 3).encode() == e.to_json_bytes("site", "booth", 3)
 
 
 def test_the_outbox_stamps_seq_on_the_event_it_is_given(tmp_path: Path) -> None:

@@ -65,8 +65,10 @@ def test_eviction_is_counted_and_reported_in_one_alarm_event(tmp_path: Path) -> 
         kept = 100 - int(100 * cfg.reserved_fraction)  # rows for everything but alarms
         expected = 151 - kept
         evicted = rig.events("outbox.evicted")
+        first = rig.events("ticket.issued")[0]["seq"] + 1  # the heartbeats came after it
         assert [e["data"] for e in evicted] == [{"evicted": {"heartbeat": expected},
-                                                 "evicted_total": expected}]
+                                                 "evicted_total": expected,
+                                                 "ranges": [[first, first + expected - 1]]}]
         assert evicted[0]["priority"] == "alarm" and rig.outbox.evicted_total == expected
         assert [e["data"] for e in rig.events("ticket.issued")] == [
             {"number": "A001"}]  # a heartbeat went, not the ticket

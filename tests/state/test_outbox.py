@@ -67,7 +67,9 @@ def test_eviction_takes_lowest_priority_then_lowest_seq(tmp_path: Path) -> None:
     assert not any(e.seq in seqs for e in hb[:10])
     assert all(e.seq in seqs for e in hb[10:] + tickets + more)
     assert ob.depth == 90 and read_stats(store.conn).evicted_total == 10
-    assert ob.take_eviction_report() == {"heartbeat": 10}
+    first, last = hb[0].seq, hb[9].seq
+    assert ob.take_eviction_reports() == [{"evicted": {"heartbeat": 10}, "evicted_total": 10,
+                                           "ranges": [[first, last]]}]
     store.close()
 
 
@@ -89,7 +91,8 @@ def test_normal_event_is_dropped_when_only_alarms_remain(tmp_path: Path) -> None
     _append(store, ob, EventType.ALARM, 100)
     (t,) = _append(store, ob, EventType.TICKET_ISSUED)
     assert t.seq == 101 and ob.depth == 100
-    assert ob.take_eviction_report() == {"ticket.issued": 1}
+    assert ob.take_eviction_reports() == [{"evicted": {"ticket.issued": 1},
+                                           "evicted_total": 1, "ranges": [[101, 101]]}]
     (nxt,) = _append(store, ob, EventType.ALARM)
     assert nxt.seq == 102  # the dropped number is never reused
     store.close()
@@ -110,7 +113,7 @@ def test_ack_frees_room_at_once(tmp_path: Path) -> None:
         assert ob.ack([e.seq for e in evs[:50]]) == 50
         assert ob.ack([evs[0].seq]) == 0  # a duplicate PUBACK is harmless
     _append(store, ob, EventType.TICKET_ISSUED, 50)
-    assert ob.take_eviction_report() is None and ob.depth == 100
+    assert ob.take_eviction_reports() == [] and ob.depth == 100
     store.close()
 
 
@@ -146,7 +149,8 @@ def test_rows_written_at_commit_are_seen_by_everything_inside_the_transaction(
         more = [ob.append(Event.make(EventType.HEARTBEAT, {"i": i})) for i in range(53)]
         # 198 + 53 = 251 > 250: the oldest lowest-priority row, appended in this transaction,
         # is the one evicted.
-        assert ob.take_eviction_report() == {"heartbeat": 1}
+        assert ob.take_eviction_reports() == [{"evicted": {"heartbeat": 1}, "evicted_total": 1,
+                                               "ranges": [[more[0].seq, more[0].seq]]}]
     rows = read_pending(store.conn, 0, 1000)
     assert [r.seq for r in rows] == [e.seq for e in evs[1:-3] + evs[-2:] + more[1:]]
     assert all(r.body.startswith("{") and r.attempts == 0 for r in rows)
@@ -168,7 +172,8 @@ def test_rows_written_at_commit_are_seen_by_everything_inside_the_transaction(
         assert ob.evict_for_space(0.5) == 5
         for _ in range(3):
             one()
-        assert ob.purge_older_than("9999-01-01T00:00:00Z") == {"ticket.issued": 8}
+        counts, gone = ob.purge_older_than("9999-01-01T00:00:00Z")
+        assert counts == {"ticket.issued": 8} and sum(b - a + 1 for a, b in gone) == 8
     assert read_stats(store.conn).depth == ob.depth == 0
     store.close()
 
@@ -248,4 +253,26 @@ def test_sigkill_mid_burst_loses_no_committed_event(tmp_path: Path) -> None:
     assert sorted(rows) == list(range(1, len(rows) + 1))  # no hole, no reuse
     (nxt,) = _append(store, ob, EventType.TICKET_ISSUED)
     assert nxt.seq == max(rows) + 1
+    store.close()
+
+
+def test_evicted_ranges_name_every_number_evicted_and_split_when_many(tmp_path: Path) -> None:
+    """Evicted numbers come as merged [first, last] ranges; when interleaved priorities make
+    them many, the report is split into parts that together name every evicted number."""
+    from gated.state import ranges
+
+    store, ob = _open(tmp_path, max_rows=4000, reserved_fraction=0.0)
+    with store.transaction():
+        evs = [ob.append(Event.make(EventType.HEARTBEAT if i % 2 else EventType.TICKET_ISSUED,
+                                    {"i": i})) for i in range(4000)]
+    heartbeats = [e.seq for e in evs if e.type is EventType.HEARTBEAT]
+    with store.transaction():
+        freed = ob.evict_for_space(0.5)  # 2000 heartbeats, every second number
+    assert freed == 2000
+    reports = ob.take_eviction_reports()
+    assert len(reports) == 4 and [r["part"] for r in reports] == [0, 1, 2, 3]
+    assert reports[0]["evicted"] == {"heartbeat": 2000} and reports[1]["evicted"] == {}
+    named = [s for r in reports for a, b in r["ranges"] for s in range(a, b + 1)]
+    assert named == heartbeats
+    assert ranges.merge([5, 3, 4, 9, 9, 1]) == [[1, 1], [3, 5], [9, 9]]
     store.close()

@@ -7,6 +7,9 @@ booth user to ``gated/v1/+/<username>/#``, and persistence so queued QoS 1 messa
 restart. It never touches the machine's own broker on 1883.
 
 ``start``/``stop``/``restart`` keep the same ports, so clients reconnect to the same address.
+In a test session every started broker also gets the contract tap
+(``tests.support.contract_check``): what booths of other processes publish on it is checked
+against the MQTT contract.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support import contract_check
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
@@ -79,6 +84,7 @@ class Broker:
     tls_port: int = 0
     certs: Certs | None = None
     proc: subprocess.Popen[bytes] | None = None
+    tap: contract_check.Tap | None = None
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -155,6 +161,8 @@ require_certificate true
                 self.proc = None
                 raise RuntimeError(f"mosquitto exited at start: {err}\n{self.log_tail()}")
             if _accepts(self.port) and _accepts(self.tls_port):
+                self.tap = contract_check.attach_tap(self.port, CENTRE_USER,
+                                                     self.users[CENTRE_USER])
                 return self
             time.sleep(0.02)
         self.stop()
@@ -165,6 +173,9 @@ require_certificate true
         proc, self.proc = self.proc, None
         if proc is None:
             return
+        tap, self.tap = self.tap, None
+        if tap is not None:
+            tap.stop()
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
         try:

@@ -53,6 +53,15 @@ def booth_config(broker: Broker, state_dir: Path, *, password: str = BOOTH_PW,
                        mqtt=MqttConfig(**defaults))
 
 
+def ticket_payload(i: int) -> dict[str, Any]:
+    """A ``ticket.issued`` as the booth writes one, for producers outside this process (the
+    contract tap checks what they publish; in-process stand-ins may be anything)."""
+    return {"ticket_id": f"T{i:08d}", "number": f"A{i % 1000:03d}", "service": "general",
+            "priority": False, "priority_reason": None, "state": "waiting", "counter": None,
+            "recalls": 0, "ahead": 0, "wait_min": 0.0, "visitor": "walk_in",
+            "appointment_ref": None}
+
+
 class Booth(StateRig):
     """Store + outbox + state thread under the uplink tests' site and booth ids; ``uplink`` is
     started by the test."""
@@ -78,6 +87,7 @@ class Received:
     body: dict[str, Any]
     lane: str | None
     retain: bool
+    correlation: bytes | None = None
 
 
 @dataclass
@@ -122,7 +132,9 @@ class Centre:
             if k == "lane":
                 lane = v
         with self.cond:
-            self.messages.append(Received(msg.topic, body, lane, bool(msg.retain)))
+            corr = getattr(props, "CorrelationData", None)
+            self.messages.append(Received(msg.topic, body, lane, bool(msg.retain),
+                                          bytes(corr) if corr is not None else None))
             self.cond.notify_all()
 
     def events(self) -> list[Received]:

@@ -18,7 +18,7 @@ from gated.state.events import EventType
 from gated.state.loop import Batch
 from gated.uplink.service import Uplink
 from tests.support.mosquitto import Broker
-from tests.support.uplink_harness import Booth, booth_config
+from tests.support.uplink_harness import Booth, booth_config, ticket_payload
 
 BATCH = 20
 
@@ -36,9 +36,10 @@ def main() -> None:
     while written < count:
         n = min(BATCH, count - written)
 
-        def job(b: Batch, n: int = n) -> list[tuple[int, str]]:
+        def job(b: Batch, n: int = n, start: int = written) -> list[tuple[int, str]]:
             return [(e.seq, e.id) for e in
-                    (b.emit(EventType.TICKET_ISSUED, {"n": i}) for i in range(n))]
+                    (b.emit(EventType.TICKET_ISSUED, ticket_payload(start + i))
+                     for i in range(n))]
         rows = booth.loop.call(job).result()
         sys.stdout.write("".join(f"{seq} {eid}\n" for seq, eid in rows))
         sys.stdout.flush()

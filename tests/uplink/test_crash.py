@@ -74,8 +74,19 @@ def test_ten_thousand_events_survive_broker_restarts_and_sigkill(tmp_path: Path)
         a.wait_lines(3500)
         a.kill()  # mid-burst, acks possibly uncommitted, PUBACKs possibly unread
         status = f"gated/v1/{SITE}/{BOOTH}/status"
-        assert centre.wait_for(lambda: any(m.topic == status and m.body.get("reason") == "lost"
-                                           for m in centre.messages), 20), "no last will"
+
+        def wills() -> list[dict[str, object]]:  # the broker's restart published one too
+            return [m.body for m in centre.messages
+                    if m.topic == status and m.body.get("reason") == "lost"]
+        # one of the first writer's connections was lost (the broker's restart cut one, the
+        # kill the one after, if it had reconnected by then)
+        assert centre.wait_for(lambda: bool(wills()), 20), "no last will"
+        will = wills()[-1]
+        # it cannot know when the booth went silent: no ts, but the session, the connection
+        # and the keepalive that bound it
+        assert "ts" not in will and will["keepalive_s"] == 30
+        first = will["session"]
+        assert isinstance(first, int)
         b = Writer(tmp_path / "state", broker.port, TOTAL - len(a.lines))
         writers.append(b)
         b.wait_lines(1000)
@@ -94,6 +105,10 @@ def test_ten_thousand_events_survive_broker_restarts_and_sigkill(tmp_path: Path)
         # Duplicates come only from messages in flight when a connection or the process died:
         # at most a window (32) plus unflushed acks per incident (3 restarts + 1 kill).
         assert dups <= 4 * 2 * 32, f"{dups} duplicates"
+        # the killed writer's events carry its session, the restarted one's the next
+        assert {m.body["session"] for m in tickets} == {first, first + 1}
+        assert any(m.topic == status and m.body.get("online") and m.body["session"] == first + 1
+                   for m in centre.messages)
         seqs = {m.body["id"]: m.body["seq"] for m in tickets}
         assert all(seqs[eid] == seq for w in writers for seq, eid in w.lines)
         print(f"crash test: {unique} unique events, {dups} duplicates")

@@ -35,6 +35,28 @@ def test_table_folds_status_and_events() -> None:
     assert text.splitlines()[-1] == "2 booth(s), 1 online"
 
 
+def test_a_late_will_does_not_hide_a_booth_that_is_back() -> None:
+    """Status messages are ordered by (session, connection): the will of an earlier
+    connection, published after the booth reconnected (a broker cluster can), is ignored."""
+    t = BoothTable()
+    topic = "gated/v1/s1/east-gate/status"
+
+    def status(**kw: object) -> bytes:
+        return json.dumps(kw).encode()
+    t.feed(topic, status(online=True, state="online", session=4, connection=2), now=0.0)
+    t.feed(topic, status(online=False, state="offline", reason="lost", session=4,
+                         connection=1), now=1.0)  # the previous connection's will, late
+    t.feed(topic, status(online=False, state="offline", reason="lost", session=3,
+                         connection=7), now=1.0)  # the previous run's
+    row = t.rows[("s1", "east-gate")]
+    assert (row.state, row.late) == ("online", 2)
+    t.feed(topic, status(online=False, state="offline", reason="lost", session=4,
+                         connection=2), now=2.0)  # this connection's own will: it is gone
+    assert row.state == "offline"
+    t.feed(topic, status(online=True, state="online", session=5, connection=1), now=3.0)
+    assert row.state == "online" and row.order == (5, 1)
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(not env_has_mosquitto(), reason="mosquitto not installed")
 @pytest.mark.timeout(60)
@@ -45,7 +67,8 @@ def test_monitor_lists_a_live_booth_and_refuses_quietly_on_bad_login(
     booth = Booth(tmp_path / "state")
     booth.emit(7)
     up = Uplink(booth_config(broker, tmp_path / "state"), booth.store, booth.loop,
-                booth.outbox, None, lambda: {"devices": {"gate": {"state": "ready"}}}, None)
+                booth.outbox, None, lambda: {"devices": {
+                    "gate": {"kind": "gate", "state": "ready", "reason": ""}}}, None)
     pw = tmp_path / "centre.pass"
     pw.write_text("centre-pw\n")
     try:

@@ -4,6 +4,8 @@ the real Lists: every command gets a reply; a bad list is rejected whole."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gated.booth.lists import Lists, delta_checksum, entries_checksum
 from gated.commands.registry import CommandRegistry, sign_command
@@ -78,7 +82,7 @@ def test_every_command_gets_a_reply_with_the_right_refusal(rig: Rig) -> None:
         "unsigned": ("open_gate", json.dumps({"args": {"zone": "hall"}}).encode()),
         "replayed": ("open_gate", replayed_payload),
         "stale": ("open_gate", sign_command(KEY, "open_gate", {"zone": "hall"},
-                                            ts=time.time() - 3600)),
+                                            ts_ms=int((time.time() - 3600) * 1000))),
         "forged": ("open_gate", sign_command(b"x" * 32, "open_gate", {"zone": "hall"})),
         "malformed": ("echo", b"{not json"),
         "oversized": ("echo", json.dumps({"args": {"x": "y" * 20_000}}).encode()),
@@ -197,3 +201,48 @@ def test_commands_and_lists_arrive_after_the_broker_forgot_every_session(rig: Ri
             "checksum": entries_checksum(BADGES)}
     assert _sync(rig, "staff_badges", snap)["ok"] is True
     assert rig.lists.versions()["staff_badges"] == 1
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("asked", ["centre/replies/r1", f"gated/v1/{SITE}/west-gate/reply/r1",
+                                   f"{ROOT}/cmd/open_gate", f"{ROOT}/status"])
+def test_a_response_topic_outside_the_booths_reply_tree_is_refused_on_its_own(
+        rig: Rig, asked: str) -> None:
+    """Under the recommended ACL the booth could not publish there: the reply would vanish.
+    The command is not run; the refusal goes to the booth's own reply topic with the
+    correlation data, and a security event says so."""
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic = asked
+    props.CorrelationData = b"corr-77"
+    n = len(rig.centre.messages)
+    rig.centre.publish(f"{ROOT}/cmd/open_gate", sign_command(KEY, "open_gate", {"zone": "hall"}),
+                       properties=props)
+    own = f"{ROOT}/reply/open_gate"
+    assert rig.centre.wait_for(lambda: any(m.topic == own for m in rig.centre.messages[n:]), 10)
+    reply = next(m for m in rig.centre.messages[n:] if m.topic == own)
+    assert reply.body["ok"] is False and reply.body["reason"] == "bad_response_topic"
+    assert reply.body["response_topic"] == asked and reply.correlation == b"corr-77"
+    assert rig.opened == []
+    assert not any(m.topic == asked and "command" in m.body for m in rig.centre.messages[n:])
+    topic = f"{ROOT}/events/security"
+    assert rig.centre.wait_for(lambda: any(
+        m.topic == topic and m.body["data"]["reason"] == "bad_response_topic"
+        for m in rig.centre.messages), 10)
+    ok = rig.command("open_gate", sign_command(KEY, "open_gate", {"zone": "hall"}))
+    assert ok["ok"] is True  # a response topic under reply/ works as before
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
+def test_a_command_signed_by_the_node_script_opens_over_mqtt(rig: Rig, tmp_path: Path) -> None:
+    """The second implementation of docs/signing.md, end to end: signed in Node.js,
+    published through mosquitto, accepted by the booth."""
+    key_file = tmp_path / "command.key"
+    key_file.write_bytes(KEY + b"\n")  # not hex: the key is the file's bytes
+    signer = Path(__file__).resolve().parents[2] / "scripts" / "sign-command.mjs"
+    payload = subprocess.run(["node", str(signer), "--key-file", str(key_file), "open_gate",
+                              '{"zone": "hall", "by": "县中心"}'], capture_output=True,
+                             check=True, timeout=30).stdout.strip()
+    assert rig.command("open_gate", payload)["ok"] is True
+    assert rig.opened == [{"zone": "hall", "by": "县中心"}]
+    assert rig.command("open_gate", payload)["reason"] == "replayed"

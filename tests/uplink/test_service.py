@@ -223,7 +223,8 @@ def test_status_is_retained_and_offline_on_stop(
     booth.emit(3)
 
     def status_fn() -> dict[str, object]:
-        return {"version": "test", "uptime_s": 1.0, "devices": {"gate": {"state": "ready"}},
+        return {"version": "test", "uptime_s": 1.0,
+                "devices": {"gate": {"kind": "gate", "state": "ready", "reason": ""}},
                 "queue": {"waiting": 2}, "clock_synchronised": False}
     cfg = booth_config(broker, tmp_path / "state")
     topic = f"gated/v1/{SITE}/{BOOTH}/status"
@@ -231,7 +232,7 @@ def test_status_is_retained_and_offline_on_stop(
         assert centre.wait_for(lambda: any(m.topic == topic and m.body.get("online")
                                            for m in centre.messages), 10)
         st = next(m.body for m in centre.messages if m.topic == topic and m.body.get("online"))
-        assert st["devices"] == {"gate": {"state": "ready"}} and st["queue"] == {"waiting": 2}
+        assert st["devices"]["gate"]["state"] == "ready" and st["queue"] == {"waiting": 2}
         assert st["clock_synchronised"] is False and st["state"] == "online"
         for key in ("depth", "oldest_age_s", "evicted_total", "dead_letters", "last_seq"):
             assert key in st["outbox"]
