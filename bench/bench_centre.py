@@ -46,7 +46,7 @@ from common import figure  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from gated.centre.schema import migrate  # noqa: E402
-from gated.state.events import Event, EventType  # noqa: E402
+from gated.state.events import Event, EventType, new_event_id  # noqa: E402
 from tests.centre.postgres import Postgres  # noqa: E402
 from tests.centre.support import IngestProcess, centre_config  # noqa: E402
 from tests.support.mosquitto import CENTRE_USER, Broker  # noqa: E402
@@ -58,12 +58,12 @@ WINDOW = 32
 def body(site: str, booth: str, seq: int) -> bytes:
     """A ticket.issued envelope as a booth sends it (about 330 bytes)."""
     e = Event.make(EventType.TICKET_ISSUED, {
-        "ticket_id": f"T{seq:08d}", "number": f"A{seq % 1000:03d}", "service": "social",
+        "ticket_id": new_event_id(), "number": f"A{seq % 1000:03d}", "service": "social",
         "priority": seq % 7 == 0, "priority_reason": None, "state": "waiting", "counter": None,
-        "recalls": 0, "ahead": seq % 13, "wait_min": 4.5, "visitor": "adult",
+        "recalls": 0, "ahead": seq % 13, "wait_min": 4.5, "visitor": "walk_in",
         "appointment_ref": None})
     ev = Event(type=e.type, payload=e.payload, priority=e.priority, id=e.id, ts=e.ts, seq=seq)
-    return ev.to_json_bytes(site, booth)
+    return ev.to_json_bytes(site, booth, 1)
 
 
 def topic(site: str, booth: str) -> str:

@@ -1,15 +1,14 @@
 """What the ingest accepts from a topic and a payload, and why it refuses the rest.
 
-``problems(event)`` is the seam to the wire contract: it checks the envelope the booth sends
-today (``gated.state.events.Event.envelope``: ``id``, ``seq``, ``ts``, ``clock_ok``, ``type``,
-``schema``, ``site``, ``booth``, ``priority``, ``data``, and ``session`` when the booth sends
-one). ``parse`` adds what only the centre can check: that the topic is a booth's event topic
-and agrees with the body, that the site is one the county knows, that the bytes are bounded
-JSON. Every refusal is a ``Refusal`` with a reason slug (kept in the quarantine table and
-counted), never an exception out of the worker.
+``problems(event)`` is the wire contract's ``event_problems`` (the envelope: ``id``, ``seq``,
+``ts``, ``clock_ok``, ``type``, ``schema``, ``site``, ``booth``, ``session``, ``priority``, and
+``data`` against the schema of its type) plus the bounds the database needs. ``parse`` adds
+what only the centre can check: that the topic is a booth's event topic and agrees with the
+body, that the site is one the county knows, that the bytes are strict JSON. Every refusal
+is a ``Refusal`` with a reason slug (kept in the quarantine table and counted), never an
+exception out of the worker.
 
-``ts`` is read as the booth sends it today (ISO 8601 UTC, ``2026-11-22T02:03:04.567Z``) or as
-integer milliseconds since the epoch, so the ingest keeps working across that change.
+``ts`` is ISO 8601 UTC with milliseconds (``2026-11-22T02:03:04.567Z``), as the contract says.
 """
 
 from __future__ import annotations
@@ -22,12 +21,12 @@ from typing import Any
 
 import orjson
 
+from gated.wire.contract import event_problems
+
 TOPIC_ROOT = ("gated", "v1")
 SITE_WIDE = "_site"
-_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-PRIORITIES = ("telemetry", "info", "normal", "alarm")
 #: the latest instant a booth may claim (ms): year 9999; anything later is not a time
 _MAX_MS = 253402300799999
 #: seq and session stay below 2^53: exact in every JSON reader, and seq + 1 fits in bigint
@@ -40,7 +39,7 @@ class Reason(enum.StrEnum):
     BAD_TOPIC = "bad_topic"
     TOO_LARGE = "too_large"
     MALFORMED_JSON = "malformed_json"
-    BAD_ENVELOPE = "bad_envelope"  # fails the envelope's schema
+    BAD_SCHEMA = "bad_schema"  # fails the contract: the envelope, or data for its type
     TOPIC_MISMATCH = "topic_mismatch"  # site, booth or type differ from the topic
     UNKNOWN_SITE = "unknown_site"
     SEQ_REUSED = "seq_reused"  # a seq already stored under another id
@@ -114,35 +113,26 @@ def event_time(value: Any) -> datetime | None:
 
 
 def problems(event: dict[str, Any]) -> list[str]:
-    """Everything wrong with an event envelope, one line each; empty when it is well-formed.
+    """Everything wrong with an event, one line each; empty when it is valid.
 
-    The envelope as booths send it today. When ``gated.wire.contract`` lands, its
-    ``event_problems`` replaces this (the topic checks in ``parse`` stay)."""
+    The contract's checks first (``gated.wire.contract.event_problems``: the envelope, and
+    ``data`` against its type's schema), then the centre's own bounds, which the contract
+    leaves open and the database needs: ``seq`` and ``session`` at most 2^53 (exact in every
+    JSON reader, and ``seq + 1`` fits a bigint), ``site`` and ``booth`` lower-case slugs (they
+    are topic segments and keys)."""
+    found = event_problems(event)
+    if found:
+        return found
     out: list[str] = []
-    eid = event.get("id")
-    if not isinstance(eid, str) or not _ID.match(eid):
-        out.append("id: must be 26 Crockford base32 characters")
-    if not _at_least(event.get("seq"), 1):
-        out.append("seq: must be an integer from 1 to 2^53")
-    etype = event.get("type")
-    if not isinstance(etype, str) or not _TYPE.match(etype):
-        out.append("type: must be a dotted lower-case name")
-    if event_time(event.get("ts")) is None:
-        out.append("ts: must be ISO 8601 with a zone, or integer milliseconds")
-    if not isinstance(event.get("clock_ok"), bool):
-        out.append("clock_ok: must be true or false")
-    if not _at_least(event.get("schema"), 1):
-        out.append("schema: must be an integer >= 1")
+    for key, low in (("seq", 1), ("session", 1)):
+        if not _at_least(event.get(key), low):
+            out.append(f"{key}: must be an integer from {low} to 2^53")
     for key in ("site", "booth"):
         value = event.get(key)
         if not isinstance(value, str) or not SLUG.match(value):
-            out.append(f"{key}: must be a lower-case slug")
-    if event.get("priority") not in PRIORITIES:
-        out.append(f"priority: must be one of {', '.join(PRIORITIES)}")
-    if not isinstance(event.get("data"), dict):
-        out.append("data: must be an object")
-    if event.get("session") is not None and not _at_least(event.get("session"), 0):
-        out.append("session: must be an integer from 0 to 2^53")
+            out.append(f"{key}: must be a lower-case slug (a-z, 0-9, _ and -, 63 at most)")
+    if event_time(event.get("ts")) is None:
+        out.append("ts: not a time")
     return out
 
 
@@ -176,7 +166,7 @@ def parse(topic: str, payload: bytes, *, max_bytes: int,
         raise Refusal(Reason.MALFORMED_JSON, "a string holds \\u0000, which jsonb cannot store")
     found = problems(body)
     if found:
-        raise Refusal(Reason.BAD_ENVELOPE, "; ".join(found))
+        raise Refusal(Reason.BAD_SCHEMA, "; ".join(found))
     for key, want in (("site", where.site), ("booth", where.booth), ("type", where.type)):
         if body[key] != want:
             raise Refusal(Reason.TOPIC_MISMATCH,

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS booth_status (
     site text NOT NULL, booth text NOT NULL, online boolean NOT NULL, state text NOT NULL,
     reason text, version text, status_ts text, received_at timestamptz NOT NULL,
     online_since timestamptz, body jsonb NOT NULL, PRIMARY KEY (site, booth));
+ALTER TABLE booth_status ADD COLUMN IF NOT EXISTS session bigint;
 CREATE TABLE IF NOT EXISTS case_lists (
     site text NOT NULL, booth text NOT NULL, case_id text NOT NULL,
     list text NOT NULL CHECK (list IN ('priority', 'ongoing', 'explain')),
@@ -103,7 +104,8 @@ CREATE VIEW quarantine_counts AS
 CREATE VIEW fleet_health AS
     SELECT coalesce(s.site, p.site) AS site, coalesce(s.booth, p.booth) AS booth,
            coalesce(s.online, false) AS online, coalesce(s.state, 'unknown') AS state,
-           s.reason AS offline_reason, s.version, s.received_at AS status_at, s.online_since,
+           s.reason AS offline_reason, s.version, s.session, s.received_at AS status_at,
+           s.online_since,
            (s.body -> 'outbox' ->> 'depth')::bigint AS backlog,
            (s.body -> 'outbox' ->> 'oldest_age_s')::double precision AS oldest_unsent_s,
            (s.body ->> 'storage_ok')::boolean AS storage_ok,

@@ -301,17 +301,22 @@ class Writer:
         with self.conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO booth_status AS o (site, booth, online, state, reason, version, "
-                "status_ts, received_at, online_since, body) VALUES (%s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s, %s::jsonb) ON CONFLICT (site, booth) DO UPDATE SET "
+                "status_ts, received_at, online_since, body, session) VALUES (%s, %s, %s, %s, "
+                "%s, %s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (site, booth) DO UPDATE SET "
                 "online = EXCLUDED.online, state = EXCLUDED.state, reason = EXCLUDED.reason, "
                 "version = EXCLUDED.version, status_ts = EXCLUDED.status_ts, "
-                "received_at = EXCLUDED.received_at, body = EXCLUDED.body, online_since = "
+                "received_at = EXCLUDED.received_at, body = EXCLUDED.body, "
+                "session = coalesce(EXCLUDED.session, o.session), online_since = "
                 "CASE WHEN o.online = EXCLUDED.online THEN o.online_since "
-                "ELSE EXCLUDED.received_at END",
+                "ELSE EXCLUDED.received_at END "
+                # a will or status of an earlier run of the booth, arriving late, changes nothing
+                "WHERE EXCLUDED.session IS NULL OR o.session IS NULL "
+                "OR EXCLUDED.session >= o.session",
                 [(site, booth, body.get("online") is True,
                   str(body.get("state") or ("online" if body.get("online") else "offline"))[:32],
                   _opt(body.get("reason")), _opt(body.get("version")), _opt(body.get("ts")),
-                  now, now, Json(body)) for site, booth, body in statuses])
+                  now, now, Json(body), _session(body.get("session")))
+                 for site, booth, body in statuses])
 
     # ------------------------------------------------------------------ sequencer
     def sequence(self, limit: int = 50_000) -> int:
@@ -338,6 +343,10 @@ class Writer:
                 "SELECT coalesce(sum(n), 0) FROM agg", (limit,))
             row = cur.fetchone()
             return int(row[0]) if row else 0
+
+
+def _session(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**53 else None
 
 
 def _opt(v: Any) -> str | None:

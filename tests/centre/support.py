@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gated.state.events import Event, EventType
+from gated.state.events import Event, EventType, new_event_id
 from tests.support.mosquitto import CENTRE_USER, Broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,14 +115,22 @@ def scalar(conn: Any, sql: str, *args: Any) -> Any:
     return row[0] if row else None
 
 
+def ticket_data(i: int) -> dict[str, Any]:
+    """A ``ticket.issued`` payload as the booth emits it (valid under the contract)."""
+    return {"ticket_id": new_event_id(), "number": f"A{i % 1000:03d}", "service": "social",
+            "priority": False, "priority_reason": None, "state": "waiting", "counter": None,
+            "recalls": 0, "ahead": 0, "wait_min": 0.0, "visitor": "walk_in",
+            "appointment_ref": None}
+
+
 def envelope(site: str, booth: str, seq: int, etype: EventType = EventType.TICKET_ISSUED,
              data: dict[str, Any] | None = None,
-             over: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What a booth publishes for its event number ``seq`` (``Event.envelope``), with the
-    fields in ``over`` replaced."""
-    e = Event.make(etype, data if data is not None else {"i": seq})
+             over: dict[str, Any] | None = None, session: int = 1) -> dict[str, Any]:
+    """What a booth publishes for its event number ``seq`` (``Event.envelope``; a valid
+    ``ticket.issued`` unless ``data`` is given), with the fields in ``over`` replaced."""
+    e = Event.make(etype, data if data is not None else ticket_data(seq))
     doc = Event(type=e.type, payload=e.payload, priority=e.priority, id=e.id, ts=e.ts,
-                seq=seq).envelope(site, booth)
+                seq=seq).envelope(site, booth, session)
     doc.update(over or {})
     return doc
 

@@ -15,12 +15,20 @@ TOPIC = "gated/v1/s1/b1/events/ticket.issued"
 
 
 def test_the_booths_own_envelope_passes() -> None:
-    doc = envelope("s1", "b1", 7, EventType.TICKET_ISSUED, {"number": "A001"})
+    doc = envelope("s1", "b1", 7, EventType.TICKET_ISSUED, session=3)
     assert problems(doc) == []
     ev = parse(TOPIC, json.dumps(doc).encode(), max_bytes=4096)
     assert (ev.site, ev.booth, ev.seq, ev.type, ev.data) == ("s1", "b1", 7, "ticket.issued",
-                                                             {"number": "A001"})
-    assert ev.session is None and ev.ts.tzinfo is not None
+                                                             doc["data"])
+    assert ev.session == 3 and ev.ts.tzinfo is not None
+
+
+def test_data_is_checked_against_its_types_schema() -> None:
+    doc = envelope("s1", "b1", 7, EventType.TICKET_ISSUED)
+    doc["data"] = {**doc["data"], "priority": "yes", "name": "someone"}
+    found = problems(doc)
+    assert any(p.startswith("data.priority") for p in found), found
+    assert any("name" in p for p in found) and "someone" not in " ".join(found)
 
 
 @pytest.mark.parametrize(("field", "value", "says"), [
@@ -28,7 +36,8 @@ def test_the_booths_own_envelope_passes() -> None:
     ("seq", True, "seq:"), ("seq", 2**53 + 1, "seq:"), ("type", "Ticket Issued", "type:"),
     ("ts", "2026-11-22T02:03:04", "ts:"), ("ts", -1, "ts:"), ("clock_ok", "yes", "clock_ok:"),
     ("schema", 0, "schema:"), ("site", "S 1", "site:"), ("booth", None, "booth:"),
-    ("priority", "urgent", "priority:"), ("data", [], "data:"), ("session", -1, "session:"),
+    ("priority", "urgent", "priority:"), ("data", [], "data:"), ("session", 0, "session:"),
+    ("session", 2**53 + 1, "session:"), ("type", "ticket.lost", "type:"),
 ])
 def test_each_bad_field_is_named(field: str, value: object, says: str) -> None:
     doc = envelope("s1", "b1", 1)
@@ -50,10 +59,10 @@ def test_ts_is_read_as_iso_or_integer_milliseconds() -> None:
     (TOPIC, b"x" * 5000, Reason.TOO_LARGE),
     (TOPIC, b"", Reason.MALFORMED_JSON),
     (TOPIC, b"[" * 100 + b"]" * 100, Reason.MALFORMED_JSON),
-    (TOPIC, b'{"seq": 1' + b"0" * 30 + b"}", Reason.BAD_ENVELOPE),  # not a 64-bit integer
+    (TOPIC, b'{"seq": 1' + b"0" * 30 + b"}", Reason.BAD_SCHEMA),  # not a 64-bit integer
     (TOPIC, b'{"a": ' + b"[" * 2000 + b"]" * 2000 + b"}", Reason.MALFORMED_JSON),
     (TOPIC, b'{"seq": NaN}', Reason.MALFORMED_JSON),
-    (TOPIC, b'{"id": 1}', Reason.BAD_ENVELOPE),
+    (TOPIC, b'{"id": 1}', Reason.BAD_SCHEMA),
     ("gated/v1/s1/b2/events/ticket.issued", None, Reason.TOPIC_MISMATCH),
     ("gated/v1/s1/b1/events/ticket.called", None, Reason.TOPIC_MISMATCH),
     ("gated/v1/s7/b1/events/ticket.issued", None, Reason.TOPIC_MISMATCH),

@@ -23,6 +23,7 @@ from tests.centre.support import (
     centre_config,
     envelope,
     scalar,
+    ticket_data,
     wait_until,
 )
 from tests.support.mosquitto import Broker
@@ -60,7 +61,7 @@ def test_two_workers_a_sigkill_and_a_broker_restart_store_every_event_once(
 
         def produce() -> None:
             for _ in range(TOTAL // 200):
-                emitted.extend(booth.emit(200))
+                emitted.extend(booth.emit(200, payload=ticket_data))
                 time.sleep(0.02)
         producer = threading.Thread(target=produce)
         producer.start()
@@ -112,11 +113,13 @@ def test_a_311_booth_whose_publish_the_acl_drops_shows_as_an_unexplained_gap(
         try:
             assert wait_until(lambda: _connected(w), 20)
             uplink.start()
-            booth.emit(5)
+            booth.emit(5, payload=ticket_data)
             # gate.inputs is the topic the test ACL denies: a 3.1.1 broker still acknowledges
             # the publish (3.1.1 has no way to refuse one) and drops it
-            ((denied, _),) = booth.emit(1, EventType.GATE_INPUTS)
-            booth.emit(5)
+            ((denied, _),) = booth.emit(1, EventType.GATE_INPUTS, payload=lambda i: {
+                "device": "hall_gate", "open_limit": False, "closed_limit": True,
+                "safety_beam": False, "fire_alarm": False})
+            booth.emit(5, payload=ticket_data)
             assert wait_until(lambda: booth.outbox.depth == 0, 20)
             last = booth.outbox.last_seq
             assert wait_until(lambda: _stored(db) == last - 1, 20)
@@ -165,7 +168,7 @@ def test_a_rogue_booth_is_quarantined_and_every_other_booth_keeps_flowing(
             assert wait_until(lambda: scalar(db, "SELECT count(*) FROM quarantine") == 10, 30)
             reasons = dict(db.execute("SELECT reason, sum(messages) FROM quarantine_counts "
                                       "WHERE booth = 'rogue' GROUP BY reason").fetchall())
-            assert reasons == {"malformed_json": 3, "bad_envelope": 2, "topic_mismatch": 1,
+            assert reasons == {"malformed_json": 3, "bad_schema": 2, "topic_mismatch": 1,
                                "unknown_site": 1, "seq_reused": 1, "too_large": 1,
                                "bad_topic": 1}, reasons
             assert scalar(db, "SELECT id FROM events WHERE booth = 'rogue'") == first["id"]
@@ -198,15 +201,15 @@ def test_events_a_restarted_mosquitto_drops_before_any_worker_is_back_show_as_a_
     try:
         assert wait_until(lambda: _connected(w), 20)
         uplink.start()
-        booth.emit(5)
+        booth.emit(5, payload=ticket_data)
         assert wait_until(lambda: booth.outbox.depth == 0 and _stored(db) >= 5, 20)
         assert w.terminate() == 0  # its session (and, until the restart, its share) stays
         broker.restart()
-        lost = booth.emit(5)
+        lost = booth.emit(5, payload=ticket_data)
         assert wait_until(lambda: booth.outbox.depth == 0, 20)
         w = IngestProcess(cfg, "w1", tmp_path).start()
         assert wait_until(lambda: _connected(w), 20)
-        after = booth.emit(5)
+        after = booth.emit(5, payload=ticket_data)
         assert wait_until(lambda: {s for s, _ in after} <= {r[0] for r in db.execute(
             "SELECT seq FROM events")}, 20)
         stored = {r[0] for r in db.execute("SELECT seq FROM events")}
