@@ -65,3 +65,16 @@ def test_config_problems_name_the_key(tmp_path: Path) -> None:
     assert cfg.lists[CaseList.PRIORITY].limit_working_days == 3  # the others keep defaults
     with pytest.raises(CentreConfigError):
         CentreConfig().conninfo()
+
+
+def test_the_readmes_example_config_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Configuration (`/etc/gated/centre.toml`", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "centre.toml"
+    path.write_text(example, encoding="utf-8")
+    cfg = load_centre_config(path)
+    assert cfg.mqtt.group == "centre-ingest" and cfg.ingest.batch_max == 500
+    assert cfg.lists[CaseList.PRIORITY].label == "优先办"
+    assert is_working_day(date(2026, 10, 10), cfg.calendar)
+    assert not is_working_day(date(2026, 10, 5), cfg.calendar)
