@@ -3,9 +3,9 @@
 What a caller must know:
 - ``write`` runs one transaction and returns what it did; the caller acknowledges the batch's
   messages only after it returned (the commit is done then). It raises ``psycopg.Error`` only
-  for the connection or the server (``OperationalError``: reconnect and write the same batch
-  again); anything the data itself causes is quarantined, never raised, so one bad message can
-  never hold the queue.
+  for the connection, the server or the schema (``OperationalError``, ``ProgrammingError``:
+  write the same batch again later); anything the data itself causes is quarantined, never
+  raised, so one bad message can never hold the queue.
 - Exactly once: events are inserted with ``ON CONFLICT DO NOTHING`` under the two unique
   keys (site, booth, seq) and (id). A message already stored with the same id and seq is a
   duplicate (a redelivery, or the booth sending again after a lost PUBACK): counted, not
@@ -140,16 +140,17 @@ class Writer:
     def write(self, messages: list[Message]) -> BatchResult:
         try:
             return self._write(messages)
-        except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as e:
+        except (psycopg.DataError, psycopg.IntegrityError) as e:
             # Something in the batch that the checks let through and PostgreSQL refuses: find
-            # it by writing each message alone; the one that still fails is quarantined.
+            # it by writing each message alone; the one that still fails is quarantined. (A
+            # ProgrammingError, a missing table say, is no message's fault: it is raised, and
+            # the worker holds the batch until the schema is back.)
             log.warning("ingest_batch_refused", error=str(e)[:200], messages=len(messages))
             total = BatchResult()
             for m in messages:
                 try:
                     one = self._write([m])
-                except (psycopg.DataError, psycopg.IntegrityError,
-                        psycopg.ProgrammingError) as e1:
+                except (psycopg.DataError, psycopg.IntegrityError) as e1:
                     one = self._write([], [Quarantined(m.topic, Reason.REFUSED_BY_DATABASE,
                                                        _clean(str(e1)), m.payload)])
                 total.stored += one.stored
