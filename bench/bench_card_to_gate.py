@@ -13,7 +13,7 @@ quarter of one core and a 5 ms fsync; see ``bench/pi_profile.py``).
 goes. Plain script; exits 0 whatever it measures.
 
     .venv/bin/python bench/bench_card_to_gate.py [--visitors 200] [--profile host|pi]
-        [--breakdown]
+        [--breakdown] [--no-buttons]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import serial  # noqa: E402
 import structlog  # noqa: E402
-from common import devices_ready, figure, profile, summary_ms  # noqa: E402
+from common import devices_ready, figure, profile, summary_ms, unwire_buttons  # noqa: E402
 from pi_profile import PiProfile  # noqa: E402
 
 from drivers.modbus.rtu import CoilValue, write_coil_request  # noqa: E402
@@ -97,11 +97,13 @@ def wire_baseline(n: int) -> list[float]:
     return out
 
 
-def run_process(n: int, profile_name: str) -> None:
+def run_process(n: int, profile_name: str, buttons: bool = True) -> None:
     rng = random.Random(3)
     with tempfile.TemporaryDirectory() as tmp, SimBooth(Path(tmp) / "sim", mqtt="off") as sim, \
             profile(profile_name) as pi:
         sim.printer.out_dir = None
+        if not buttons:
+            unwire_buttons(sim.config_path)
         with DaemonProcess(sim.config_path, Path(tmp), extra_env=pi.env() if pi else {}) as d:
             assert d.proc is not None
             if pi:
@@ -113,7 +115,7 @@ def run_process(n: int, profile_name: str) -> None:
             d.terminate()
     base = wire_baseline(200)
     s, b = summary_ms(latencies), summary_ms(base)
-    tag = f" [{profile_name}]"
+    tag = f" [{profile_name}{'' if buttons else ', no buttons'}]"
     print(PiProfile().describe() if pi else "host profile: this machine as it is")
     figure(BENCH, f"card reply end -> relay OPEN first byte, p50{tag}", s["p50"], "ms",
            baseline=b["p50"], baseline_name="bare pty write", target="<= 2 ms on x86")
@@ -205,12 +207,15 @@ def main() -> None:
     ap.add_argument("--visitors", type=int, default=200)
     ap.add_argument("--profile", choices=["host", "pi"], default="host")
     ap.add_argument("--breakdown", action="store_true")
+    ap.add_argument("--no-buttons", action="store_true",
+                    help="visitor buttons unwired: a quiet gate is read once a second, so the "
+                    "relay command rarely meets a poll in flight")
     a = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     if a.breakdown:
         run_breakdown(a.visitors)
     else:
-        run_process(a.visitors, a.profile)
+        run_process(a.visitors, a.profile, not a.no_buttons)
 
 
 if __name__ == "__main__":

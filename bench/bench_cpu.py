@@ -18,8 +18,12 @@ Run it twice to compare the booth as ``gated simulate`` ships it (visitor button
 hall gate, whose inputs are then read every 100 ms even when idle) with ``--no-buttons`` (the
 default config: buttons unwired, a quiet gate read once a second).
 
-    .venv/bin/python bench/bench_cpu.py [--profile host|pi] [--no-buttons] [--idle-s 60]
-        [--visitors 20]
+    .venv/bin/python bench/bench_cpu.py [--profile host|pi] [--no-buttons] [--no-gate-inputs]
+        [--idle-s 60] [--visitors 20] [--py-spy FILE]
+
+``--no-gate-inputs`` runs the booth with ``[outbox] gate_inputs = false``; ``--py-spy FILE``
+also samples the daemon with py-spy during the visitors (raw stacks; where py-spy cannot tell
+a waiting thread from a running one in this sandbox, its counts include waits).
 
 Plain script; exits 0 whatever it measures.
 """
@@ -39,7 +43,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import structlog  # noqa: E402
-from common import cpu_delta, devices_ready, figure, process_cpu, profile, thread_cpu  # noqa: E402
+from common import (  # noqa: E402
+    cpu_delta,
+    devices_ready,
+    figure,
+    process_cpu,
+    profile,
+    thread_cpu,
+    unwire_buttons,
+)
 
 from drivers.modbus.rtu import CoilValue, write_coil_request  # noqa: E402
 from drivers.modbus_gate.settings import GateCoils  # noqa: E402
@@ -98,24 +110,25 @@ def visit(sim: SimBooth, rng: random.Random) -> None:
     sim.hall.set_beam(False)
 
 
-def top(per_thread: dict[str, float], scale: float, n: int = 6) -> str:
+def top(per_thread: dict[str, float], scale: float, n: int = 8) -> str:
     busiest = sorted(per_thread.items(), key=lambda kv: -kv[1])[:n]
     return ", ".join(f"{name} {v * scale:.2f}" for name, v in busiest if v * scale >= 0.005)
 
 
 def run(profile_name: str, idle_s: float, visitors: int, buttons: bool,
-        py_spy: Path | None = None) -> None:
+        py_spy: Path | None = None, gate_inputs: bool = True) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     rng = random.Random(11)
-    tag = f" [{profile_name}{'' if buttons else ', no buttons'}]"
+    tag = (f" [{profile_name}{'' if buttons else ', no buttons'}"
+           f"{'' if gate_inputs else ', gate_inputs off'}]")
     with tempfile.TemporaryDirectory() as tmp, \
             booth_with_broker(Path(tmp), denied_event=None) as (sim, _broker), \
             profile(profile_name) as pi:
         if not buttons:
-            text = sim.config_path.read_text(encoding="utf-8")
-            lines = [ln for ln in text.splitlines(keepends=True)
-                     if not ln.startswith("inputs = { assist_button")]
-            sim.config_path.write_text("".join(lines), encoding="utf-8")
+            unwire_buttons(sim.config_path)
+        if not gate_inputs:
+            with open(sim.config_path, "a", encoding="utf-8") as f:
+                f.write("\n[outbox]\ngate_inputs = false\n")
         sim.printer.out_dir = None
         with DaemonProcess(sim.config_path, Path(tmp),
                            extra_env=pi.env() if pi else {}) as d:
@@ -175,10 +188,12 @@ def main() -> None:
     ap.add_argument("--idle-s", type=float, default=60.0)
     ap.add_argument("--visitors", type=int, default=20)
     ap.add_argument("--no-buttons", action="store_true")
+    ap.add_argument("--no-gate-inputs", action="store_true",
+                    help="[outbox] gate_inputs = false: no event per change of a gate's inputs")
     ap.add_argument("--py-spy", type=Path, metavar="FILE",
                     help="also sample the daemon with py-spy during the visitors (raw stacks)")
     a = ap.parse_args()
-    run(a.profile, a.idle_s, a.visitors, not a.no_buttons, a.py_spy)
+    run(a.profile, a.idle_s, a.visitors, not a.no_buttons, a.py_spy, not a.no_gate_inputs)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,15 @@ def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, fl
     return {k: after[k] - before.get(k, 0.0) for k in after}
 
 
+def unwire_buttons(config_path: Path) -> None:
+    """The simulated booth's config without visitor buttons (the default config: a quiet gate
+    is then read once a second; with a button wired, ten times)."""
+    text = config_path.read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines(keepends=True)
+             if not ln.startswith("inputs = { assist_button")]
+    config_path.write_text("".join(lines), encoding="utf-8")
+
+
 def devices_ready(state: Path, limit: float = 30.0) -> None:
     """Wait until the daemon reports every device ready (over its control socket)."""
     from gated.control import ControlError, call
