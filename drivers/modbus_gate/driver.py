@@ -46,8 +46,6 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 import structlog
 
@@ -57,20 +55,17 @@ from drivers.base import (
     DeviceError,
     DeviceTimeout,
     DeviceUnavailable,
-    Gate,
     GateAlarm,
     GateAlarmKind,
     GateInputs,
     GatePassage,
     Observation,
-    ProtocolError,
 )
-from drivers.modbus.link import RtuLink
-from drivers.modbus_gate.board import GateBoard, Relay
+from drivers.modbus_gate.board import Relay
+from drivers.modbus_gate.lane import BoardGate
 from drivers.modbus_gate.settings import GateSettings
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 
 class Intent(enum.StrEnum):
@@ -82,20 +77,11 @@ class Intent(enum.StrEnum):
     STOP = "stop"
 
 
-ATTEMPTS = 2  # one retry for a lost or garbled frame, which RS-485 noise makes routine
-
-
-class ModbusGate(Gate):
+class ModbusGate(BoardGate):
     def __init__(self, name: str, config: GateSettings, *, fail_open: bool = True) -> None:
-        super().__init__(name)
-        self.config = config
-        self.fail_open = fail_open
-        self._log = log.bind(device=name, zone=config.zone)
-        self._link = RtuLink(config.port, baudrate=config.baudrate,
-                             timeout_s=config.response_timeout_ms / 1000)
-        self._board = GateBoard(config, self._send)
+        super().__init__(name, config, fail_open=fail_open,
+                         log=log.bind(device=name, zone=config.zone))
         self._wired = self._board.wired
-        self._poll_s = config.poll_interval_ms / 1000
         self._quiet_s = config.quiet_poll_s
         self.handlers = {
             "open": self._cmd_open, "hold_open": self._cmd_open, "close": self._cmd_close,
@@ -142,32 +128,6 @@ class ModbusGate(Gate):
         self._next_read_at = time.monotonic() + self._poll_s
         self._log.info("gate_opened", port=self.config.port, arm=self._arm(),
                        profile=self.config.profile, board_timed=self._board.board_timed)
-
-    def close(self) -> None:
-        if self._link.is_open:
-            for relay, e in self._board.end_pulses():
-                self._log.warning("gate_pulse_end_failed", relay=str(relay), error=str(e))
-        self._board.forget()
-        self._link.close()
-
-    def poll(self, timeout: float) -> Sequence[Observation]:
-        deadline = time.monotonic() + max(0.0, timeout)
-        out, self.pending = self.pending, []
-        while not out:
-            now = time.monotonic()
-            pulse_end = self._board.next_pulse_end
-            wake = min(self._next_read_at, deadline,
-                       deadline if pulse_end is None else pulse_end)
-            if wake > now and self.idle(wake - now):
-                break  # a command is waiting: let the supervisor execute it now
-            out += self._service(time.monotonic())
-            if time.monotonic() >= deadline:
-                break
-        # Spend idle time here, not in the next execute(): keeps commands' first byte prompt.
-        settle = min(self._link.quiet_at, deadline) - time.monotonic()
-        if settle > 0:
-            time.sleep(settle)
-        return out
 
     # ------------------------------------------------------------------ commands
     def _cmd_open(self, cmd: DeviceCommand) -> list[Observation]:
@@ -400,23 +360,7 @@ class ModbusGate(Gate):
                       if self._limits_bad else f"jam: {self._jam}" if self._jam else None)
 
     # ------------------------------------------------------------------ the link
-    def _send(self, request: bytes, parse: Callable[[bytes, bytes], T]) -> T:
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return self._link.transact(request, parse)
-            except ProtocolError as e:
-                if attempt == ATTEMPTS:
-                    raise
-                self._log.warning("modbus_retry", reason=e.reason, error=str(e))
-            except DeviceTimeout as e:
-                if attempt == ATTEMPTS:
-                    raise self._link_lost(e) from e
-                self._log.warning("modbus_retry", reason=e.reason, error=str(e))
-            except DeviceUnavailable as e:
-                raise self._link_lost(e) from e
-        raise AssertionError("unreachable")
-
-    def _link_lost(self, e: DeviceTimeout | DeviceUnavailable) -> DeviceError:
+    def _lost(self, e: DeviceTimeout | DeviceUnavailable) -> DeviceError:
         arm = self._arm()
         self._log.warning("gate_link_lost", arm=arm, intent=str(self._intent),
                           holding=self._holding, reason=e.reason, error=str(e))

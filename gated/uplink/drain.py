@@ -47,10 +47,11 @@ READ_CHUNK = 256
 RETRY_BASE_S = 0.5
 RETRY_MAX_S = 30.0
 PACKET_OVERHEAD = 64  # fixed header, topic length, packet id, properties
-#: Acked rows are deleted in batches of ``ACK_BATCH``, or ``ACK_DELAY_S`` after the first ack:
+#: Acked rows are deleted in batches of ``ACK_BATCH``, or ``ACK_DELAY_S`` after the first ack
+#: (the batch bounds what a kill can send twice at backlog rates: 64 rows, two windows):
 #: one commit per half second at visitor rates instead of one per ack (each commit an fsync).
 #: A crash in between sends those rows again; the centre drops them as duplicates by id.
-ACK_BATCH = 256
+ACK_BATCH = 64
 ACK_DELAY_S = 0.5
 
 

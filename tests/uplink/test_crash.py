@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gated.uplink.drain import ACK_BATCH
 from tests.support.mosquitto import Broker, env_has_mosquitto
 from tests.support.uplink_harness import BOOTH, BOOTH_PW, SITE, Centre, check_order
 
@@ -102,9 +103,12 @@ def test_ten_thousand_events_survive_broker_restarts_and_sigkill(tmp_path: Path)
         tickets = [m for m in centre.events() if m.topic.endswith("/ticket.issued")]
         unique, dups = check_order(tickets)
         assert unique >= TOTAL
-        # Duplicates come only from messages in flight when a connection or the process died:
-        # at most a window (32) plus unflushed acks per incident (3 restarts + 1 kill).
-        assert dups <= 4 * 2 * 32, f"{dups} duplicates"
+        # Duplicates come only from messages in flight when a connection or the process died
+        # (at most a window, 32, per incident: 3 restarts + 1 kill) and, at the kill, acked
+        # rows whose delete had not committed: batches of ACK_BATCH, several of which can
+        # wait behind this burst's own commits on the state thread (a broker restart keeps
+        # them in acked_pending and sends none of them again). Seen: 77-236.
+        assert dups <= 4 * 32 + 4 * ACK_BATCH, f"{dups} duplicates"
         # the killed writer's events carry its session, the restarted one's the next
         assert {m.body["session"] for m in tickets} == {first, first + 1}
         assert any(m.topic == status and m.body.get("online") and m.body["session"] == first + 1
