@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(python3 python3-venv python3-dev gcc mosquitto pcscd vsmartcard-vpcd swig
+DEB_PACKAGES=(python3 python3-venv python3-dev gcc mosquitto postgresql pcscd vsmartcard-vpcd swig
               libpcsclite-dev pkg-config fonts-wqy-microhei libusb-1.0-0
               chromium espeak-ng sox  # the hall's screens: browser tests, voice, audio checks
               nodejs)  # scripts/sign-command.mjs, the second implementation of the signature

@@ -18,6 +18,9 @@ EX_CONFIG = 78
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["centre"]:  # its own parser: argparse cannot pass options on whole
+        return _centre(argparse.Namespace(rest=argv[1:]))
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -110,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--ca", type=Path, default=None, help="CA file: connect with TLS")
     sp.add_argument("--cert", type=Path, default=None, help="client certificate (TLS)")
     sp.add_argument("--key", type=Path, default=None, help="client key (TLS)")
+    sp = cmd("centre", "the county centre: ingest into PostgreSQL, figures, cases, the desk "
+             "(`gated centre -h`; needs the centre extra)", _centre, config=False)
+    sp.add_argument("rest", nargs=argparse.REMAINDER, help="a centre command and its arguments")
     return p
 
 
@@ -330,6 +336,15 @@ def _call_and_print(cfg: GatedConfig, name: str, params: dict[str, Any]) -> dict
         return None
     print(json.dumps(reply, ensure_ascii=False, indent=2))
     return reply
+
+
+def _centre(args: argparse.Namespace) -> int:
+    try:
+        from gated.centre.cli import main as centre_main
+    except ImportError as e:  # psycopg: the centre extra is not installed (a booth)
+        print(f"gated centre: {e}; install gated[centre]", file=sys.stderr)
+        return 1
+    return centre_main(args.rest)
 
 
 def _monitor(args: argparse.Namespace) -> int:
