@@ -56,13 +56,14 @@ def register_desk(reg: Callable[..., None], on_state: OnState, booth: BoothLogic
                            "dissatisfied|very_dissatisfied [reason=<tag>] [source=pad|qr]")
     reg("callback_ack", lambda a: on_state(lambda b: _case_ack(
         b, booth, arg(a, "case_id", str), CaseKind.CALLBACK, str(a.get("by", "centre")))),
-        help="case_id=<id> [by=<who>]: someone will call the citizen back")
+        signed=True, help="case_id=<id> [by=<who>]: someone will call the citizen back")
     reg("callback_done", lambda a: on_state(lambda b: _called_back(
         b, booth, arg(a, "case_id", str), str(a.get("by", "centre")),
-        text(a, "note", required=False))), help="case_id=<id> [note=<text>]: called back")
+        text(a, "note", required=False))), signed=True,
+        help="case_id=<id> [note=<text>]: called back")
     reg("callback_close", lambda a: on_state(lambda b: _case_close(
         b, booth, arg(a, "case_id", str), CaseKind.CALLBACK, text(a, "outcome"))),
-        help="case_id=<id> outcome=<text>")
+        signed=True, help="case_id=<id> outcome=<text>")
 
     # ---------------------------------------------------------------- the hall display
     def set_notice(a: dict[str, Any]) -> dict[str, Any]:

@@ -232,9 +232,10 @@ def register_commands(registry: CommandRegistry, host: Host, *, loop: StateLoop,
         b, a.get("number"), str(a.get("source", "guard")))),
         help="[number=<ticket number>]: 办不成事找局长")
     reg("escalation_ack", lambda a: on_state(lambda b: _ack(
-        b, booth, _arg(a, "case_id", str), str(a.get("by", "centre")))), help="case_id=<id>")
+        b, booth, _arg(a, "case_id", str), str(a.get("by", "centre")))), signed=True,
+        help="case_id=<id>")
     reg("escalation_close", lambda a: on_state(lambda b: _close(
-        b, booth, _arg(a, "case_id", str), _arg(a, "outcome", str))),
+        b, booth, _arg(a, "case_id", str), _arg(a, "outcome", str))), signed=True,
         help="case_id=<id> outcome=<text>")
 
     # ---------------------------------------------------------------- lists
