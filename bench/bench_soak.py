@@ -132,8 +132,8 @@ def main() -> None:
                   f"visitors; fds {rows[0][3]} -> {last[3]}, threads {rows[0][4]} -> "
                   f"{last[4]}; tickets printed {len(sim.printer.tickets)}")
             figure(BENCH, f"RSS growth after warm-up, {args.rate:g} visitors/s", per,
-                   "KiB/visitor", baseline=warm[1], baseline_name="RSS after warm-up, MiB",
-                   note=f"{last[0] - warm[0]} visitors; end RSS {last[2]:.1f} MiB")
+                   "KiB/visitor", note=f"{last[0] - warm[0]} visitors; RSS {warm[1]:.1f} MiB "
+                   f"after warm-up, {last[2]:.1f} MiB at the end")
             figure(BENCH, "fds / threads, start -> end",
                    f"{rows[0][3]}->{last[3]} / {rows[0][4]}->{last[4]}", "")
 
