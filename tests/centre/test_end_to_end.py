@@ -39,9 +39,13 @@ def ctl(cfg: Path, name: str, *params: str) -> dict[str, Any]:
 
 def test_views_and_desk_against_a_real_booth(tmp_path: Path, pg_server: Any, centre_db: str,
                                              db: Any) -> None:
-    with booth_with_broker(tmp_path) as (sim, broker), \
+    # the desk's case commands are signed: the booth and the centre share the command key
+    key = tmp_path / "command.key"
+    key.write_text(bytes(range(32)).hex() + "\n")
+    key.chmod(0o600)
+    with booth_with_broker(tmp_path, f'command_key_file = "{key}"\n') as (sim, broker), \
             DaemonProcess(sim.config_path, tmp_path) as d:
-        cfg = centre_config(tmp_path, broker, centre_db)
+        cfg = centre_config(tmp_path, broker, centre_db, command_key=key)
         with IngestProcess(cfg, "w1", tmp_path) as w:
             d.wait_for("READY=1")
             assert wait_until(lambda: devices_ready(sim.config_path), 20)
