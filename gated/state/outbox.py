@@ -25,7 +25,6 @@ Rules a caller must know:
 from __future__ import annotations
 
 import functools
-import os
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ import structlog
 from gated.config import OutboxConfig
 from gated.state import ranges as seq_ranges
 from gated.state import session as booth_session
+from gated.state.durable import replace_durably
 from gated.state.events import Event, EventPriority
 from gated.state.store import StorageFull, Store
 
@@ -393,14 +393,4 @@ def _read_hwm(path: Path) -> int:
 
 
 def _write_hwm(path: Path, value: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        f.write(f"{value}\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    replace_durably(path, f"{value}\n")

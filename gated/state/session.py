@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import os
 import sqlite3
 import time
 import zlib
@@ -32,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+
+from gated.state.durable import replace_durably
 
 log = structlog.get_logger(__name__)
 
@@ -78,17 +79,7 @@ def read_file(path: Path) -> int | None:
 
 
 def _write_file(path: Path, n: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="ascii") as f:
-        f.write(_encode(n))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    replace_durably(path, _encode(n))
 
 
 def _read_meta(conn: sqlite3.Connection) -> int | None:
