@@ -20,27 +20,12 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from drivers.modbus_gate.settings_maps import GateCoils, GateInputMap, check_unique
+from drivers.modbus_gate.settings_maps import ButtonInputs, GateCoils, GateInputMap
 from drivers.settings import Strict
 
 _Input = Field(default=None, ge=0, le=0xFFFF)
-
-
-class ButtonInputs(Strict):
-    assist_button: int | None = Field(
-        default=None, ge=0, le=0xFFFF,
-        description="visitor's assist button: the next tap gets priority help and an escort")
-    escalation_button: int | None = Field(
-        default=None, ge=0, le=0xFFFF,
-        description="\"办不成事找局长\" button: opens an escalation for the booth")
-    active_low: bool = False
-
-    @model_validator(mode="after")
-    def _unique(self) -> ButtonInputs:
-        check_unique(self)
-        return self
 
 
 class BarrierKind(Strict):
