@@ -227,21 +227,6 @@ def check_write_coil_reply(request: bytes, reply: bytes) -> None:
         raise EchoMismatch(f"echo {reply.hex(' ')} for request {request.hex(' ')}")
 
 
-def parse_read_discrete_inputs_reply(request: bytes, reply: bytes) -> tuple[bool, ...]:
-    """Input states, first requested input first (bit 0 of the first data byte)."""
-    body = strip_crc(reply)
-    if body[0] != request[0]:
-        raise FrameError(f"reply from address {body[0]} to a request for {request[0]}")
-    _raise_if_exception(request, body)
-    if body[1] != request[1]:
-        raise FrameError(f"reply function {body[1]:#04x} to a request {request[1]:#04x}")
-    count = int.from_bytes(request[4:6], "big")
-    data = body[3:]
-    if len(body) < 3 or body[2] != len(data) or len(data) != _bit_bytes(count):
-        raise FrameError(f"{len(data)} data bytes for {count} inputs")
-    return tuple(bool(data[i // 8] >> (i % 8) & 1) for i in range(count))
-
-
 # --------------------------------------------------------------------------- slave side
 
 

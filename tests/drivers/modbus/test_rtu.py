@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.base import DeviceFault, ProtocolError
+from drivers.modbus.registers import parse_read_bits_reply
 from drivers.modbus.rtu import (
     CoilValue,
     CrcError,
@@ -22,7 +23,6 @@ from drivers.modbus.rtu import (
     crc16,
     exception_reply,
     flash_request,
-    parse_read_discrete_inputs_reply,
     parse_request,
     read_discrete_inputs_reply,
     read_discrete_inputs_request,
@@ -115,7 +115,7 @@ READ10 = read_discrete_inputs_request(1, 0, 10)
     (READ10, append_crc(h("01 02 02 01 02")), (True,) + (False,) * 8 + (True,)),
 ])
 def test_parse_read_discrete_inputs(request_: bytes, reply: bytes, bits: tuple[bool, ...]) -> None:
-    assert parse_read_discrete_inputs_reply(request_, reply) == bits
+    assert parse_read_bits_reply(request_, reply) == bits
     assert reply_length(request_, reply[:3]) == len(reply)
 
 
@@ -137,7 +137,7 @@ def test_doc_read_reply_example_pads_unused_bits() -> None:
 ])
 def test_read_reply_errors(request_: bytes, reply: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
-        parse_read_discrete_inputs_reply(request_, reply)
+        parse_read_bits_reply(request_, reply)
 
 
 ON0 = h("01 05 00 00 FF 00 8C 3A")
@@ -239,14 +239,14 @@ def test_inputs_round_trip(bits: list[bool], start: int) -> None:
     request = read_discrete_inputs_request(7, start, len(bits))
     reply = read_discrete_inputs_reply(7, bits)
     assert reply_length(request, reply[:3]) == len(reply)
-    assert parse_read_discrete_inputs_reply(request, reply) == tuple(bits)
+    assert parse_read_bits_reply(request, reply) == tuple(bits)
 
 
 @given(st.binary(min_size=0, max_size=40))
 def test_garbage_never_escapes_as_another_error(junk: bytes) -> None:
     """Whatever arrives, the master side answers with a typed device error or a result."""
     try:
-        parse_read_discrete_inputs_reply(READ8, junk)
+        parse_read_bits_reply(READ8, junk)
     except (ProtocolError, ModbusExceptionReply):
         pass
     try:
