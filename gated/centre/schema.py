@@ -227,28 +227,22 @@ CREATE VIEW ratings AS
            data ->> 'case_id' AS case_id, ts AS rated_at, centre_day(ts) AS day
       FROM events WHERE type = 'rating';
 
-CREATE VIEW ratings_by_service AS
-    SELECT site, day, service, count(*) AS ratings,
-           count(*) FILTER (WHERE level = 'very_satisfied') AS very_satisfied,
-           count(*) FILTER (WHERE level = 'satisfied') AS satisfied,
-           count(*) FILTER (WHERE level = 'basic') AS basic,
-           count(*) FILTER (WHERE level = 'dissatisfied') AS dissatisfied,
-           count(*) FILTER (WHERE level = 'very_dissatisfied') AS very_dissatisfied,
-           round(avg((level IN ('very_satisfied', 'satisfied'))::int)::numeric, 3)
-               AS satisfied_share
-      FROM ratings GROUP BY site, day, service;
-
-CREATE VIEW ratings_by_counter AS
-    SELECT site, day, counter, count(*) AS ratings,
-           count(*) FILTER (WHERE level = 'very_satisfied') AS very_satisfied,
-           count(*) FILTER (WHERE level = 'satisfied') AS satisfied,
-           count(*) FILTER (WHERE level = 'basic') AS basic,
-           count(*) FILTER (WHERE level = 'dissatisfied') AS dissatisfied,
-           count(*) FILTER (WHERE level = 'very_dissatisfied') AS very_dissatisfied,
-           round(avg((level IN ('very_satisfied', 'satisfied'))::int)::numeric, 3)
-               AS satisfied_share
-      FROM ratings GROUP BY site, day, counter;
 """
+
+#: Ratings counted by level over one grouping column: the service, or the counter.
+_RATINGS_BY = """
+CREATE VIEW ratings_by_{by} AS
+    SELECT site, day, {by}, count(*) AS ratings,
+           count(*) FILTER (WHERE level = 'very_satisfied') AS very_satisfied,
+           count(*) FILTER (WHERE level = 'satisfied') AS satisfied,
+           count(*) FILTER (WHERE level = 'basic') AS basic,
+           count(*) FILTER (WHERE level = 'dissatisfied') AS dissatisfied,
+           count(*) FILTER (WHERE level = 'very_dissatisfied') AS very_dissatisfied,
+           round(avg((level IN ('very_satisfied', 'satisfied'))::int)::numeric, 3)
+               AS satisfied_share
+      FROM ratings GROUP BY site, day, {by};
+"""
+VIEWS += "".join(_RATINGS_BY.format(by=by) for by in ("service", "counter"))
 
 #: Every view, for ``gated centre show`` and the docs.
 VIEW_NAMES = ("fleet_health", "booth_progress", "booth_gaps", "quarantine_counts", "tickets",
