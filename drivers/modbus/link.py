@@ -19,12 +19,11 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import serial
 import structlog
 
 from drivers.base import DeviceTimeout, DeviceUnavailable
 from drivers.modbus.rtu import FrameError, reply_length
-from drivers.serial_link import LINK_ERRORS, close_serial, open_serial
+from drivers.serial_link import LINK_ERRORS, SerialPort, close_serial, open_serial
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -45,7 +44,7 @@ class RtuLink:
         self.baudrate = baudrate
         self.timeout_s = timeout_s
         self.gap_s = inter_frame_gap(baudrate)
-        self._serial: serial.SerialBase | None = None
+        self._serial: SerialPort | None = None
         #: monotonic time from which the bus has been quiet long enough for the next request
         self.quiet_at = 0.0
 
@@ -80,7 +79,7 @@ class RtuLink:
             self.quiet_at = time.monotonic() + self.gap_s
         return parse(request, reply)
 
-    def _read_reply(self, ser: serial.SerialBase, request: bytes) -> bytes:
+    def _read_reply(self, ser: SerialPort, request: bytes) -> bytes:
         """Two reads: the shortest reply any request can get, then the rest its header asks
         for (each read is a select and a read: an idle gate does this ten times a second)."""
         reply = bytearray(ser.read(MIN_REPLY))
@@ -99,7 +98,7 @@ class RtuLink:
             raise FrameError(f"reply cut off after {len(reply)} of {length} bytes")
         return bytes(reply)
 
-    def _discard(self, ser: serial.SerialBase) -> None:
+    def _discard(self, ser: SerialPort) -> None:
         """After garbage, let the rest of it arrive and drop it so the next request is clean."""
         time.sleep(self.gap_s)
         ser.reset_input_buffer()

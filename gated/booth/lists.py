@@ -361,6 +361,13 @@ class SnapshotAssembler:
         self.max_entries = max_entries
         self._parts: dict[str, tuple[int, int, str, float, dict[int, list[Any]]]] = {}
 
+    def next_expiry(self) -> float | None:
+        """Monotonic time at which the oldest held snapshot expires; None when none is held
+        (the rpc worker then sleeps until a message comes, instead of waking to check)."""
+        if not self._parts:
+            return None
+        return min(v[3] for v in self._parts.values()) + self.timeout_s
+
     def expire(self, now: float | None = None) -> list[Incomplete]:
         """Drop and return the snapshots that are past their time."""
         now = _time.monotonic() if now is None else now

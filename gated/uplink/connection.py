@@ -36,8 +36,11 @@ from gated.config import GatedConfig
 log = structlog.get_logger(__name__)
 
 TOPIC_ROOT = "gated/v1"
-SITE_WIDE = "_site"
-DISCONNECT_WAIT_S = 2.0  # not a valid booth slug, so it can never collide with a booth id
+SITE_WIDE = "_site"  # not a valid booth slug, so it can never collide with a booth id
+DISCONNECT_WAIT_S = 2.0
+#: how long the network thread sleeps between checks while connected: every way a connection
+#: ends (paho's on_disconnect, a refused CONNACK, stop()) wakes it at once
+IDLE_BACKSTOP_S = 30.0
 
 
 class RefusalKind(enum.StrEnum):
@@ -172,6 +175,7 @@ class Connection:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._kick.set()
+        self._ended.set()
         client = self._client
         if client is not None:
             with contextlib.suppress(OSError, ValueError):
@@ -262,7 +266,9 @@ class Connection:
         # reconnect on its own (a fresh client per attempt), hence the huge reconnect delay.
         client.loop_start()
         try:
-            while not self._stop.is_set() and not self._ended.wait(0.5):
+            # stop() sets _ended too: this thread sleeps until something happens (the
+            # backstop only bounds a wait that nothing will end).
+            while not self._stop.is_set() and not self._ended.wait(IDLE_BACKSTOP_S):
                 pass
         finally:
             was_connected = self.connected

@@ -53,6 +53,10 @@ PACKET_OVERHEAD = 64  # fixed header, topic length, packet id, properties
 #: A crash in between sends those rows again; the centre drops them as duplicates by id.
 ACK_BATCH = 64
 ACK_DELAY_S = 0.5
+#: the drain thread's longest sleep: every commit, PUBACK and connection change wakes it, and
+#: each timer it keeps (retry, ack batch, replay rate) bounds the sleep; this only bounds a
+#: wake that never came (an idle booth wakes the thread once per IDLE_BACKSTOP_S)
+IDLE_BACKSTOP_S = 5.0
 
 
 def puback_reason(rc: int) -> str:
@@ -213,8 +217,8 @@ class Drain:
     def _timeout(self) -> float:
         s = self.session
         if s is None:
-            return 1.0
-        t = 0.5  # backstop: a lost wake costs at most this
+            return IDLE_BACKSTOP_S  # "connected" arrives in the inbox and wakes the thread
+        t = IDLE_BACKSTOP_S
         if s.replaying and len(s.inflight) < s.window:
             t = min(t, max(0.001, self.bucket.wait_s()))
         if self._retry:

@@ -26,6 +26,7 @@ import contextlib
 import json
 import queue
 import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
 from typing import Any, Protocol
@@ -116,8 +117,10 @@ class Rpc:
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._report_incomplete()
+            due = self._assembler.next_expiry()
             try:
-                msg = self._q.get(timeout=0.5)
+                msg = self._q.get(timeout=None if due is None else
+                                  max(0.01, due - time.monotonic()))
             except queue.Empty:
                 continue
             if msg is None:
