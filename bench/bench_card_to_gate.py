@@ -3,10 +3,14 @@ the OPEN command, both timestamped by the simulators (this process), the daemon 
 own process (``gated run``), as on a booth. Also: whether the ticket's first byte (``ESC @``)
 came after the relay command, every visit.
 
-Baseline in the same run: the wire itself, a bare write of the same OPEN frame to a relay
-board simulator's pty and its arrival there. Targets (issue 14): p50 <= 2 ms and p99 <= 5 ms
-on an x86 box, p99 <= 20 ms under the Pi profile (``--profile pi``: the daemon alone gets a
-quarter of one core and a 5 ms fsync; see ``bench/pi_profile.py``).
+Baselines in the same run: the wire itself, a bare write of the same OPEN frame to a relay
+board simulator's pty and its arrival there; and the floor DESIGN.md step 4 sets (the decision
+is committed before the gate is driven): one SQLite commit of a small row, WAL and
+``synchronous=FULL`` as the daemon commits, on the same filesystem, in the same profile, paced
+as the visits are. A disk whose fsync has a long tail gives the card-to-relay p99 that tail.
+Targets (issue 14): p50 <= 2 ms and p99 <= 5 ms on an x86 box, p99 <= 20 ms under the Pi
+profile (``--profile pi``: the daemon alone gets a quarter of one core and a 5 ms fsync; see
+``bench/pi_profile.py``).
 
 ``--breakdown`` runs the daemon in this process instead, with timestamps at each hand-over
 (driver -> state thread -> commit -> gate runner -> driver -> wire), to show where the time
@@ -19,7 +23,9 @@ goes. Plain script; exits 0 whatever it measures.
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -97,6 +103,33 @@ def wire_baseline(n: int) -> list[float]:
     return out
 
 
+COMMIT_FLOOR = """
+import sqlite3, sys, time
+time.sleep(0.5)  # time to be put in the Pi profile's cgroup
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=FULL")
+db.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, body TEXT)")
+body = "x" * 600
+for _ in range(int(sys.argv[2])):
+    t = time.perf_counter()
+    db.execute("BEGIN"); db.execute("INSERT INTO t (body) VALUES (?)", (body,))
+    db.execute("COMMIT")
+    print(time.perf_counter() - t)
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+def commit_floor(n: int, directory: Path, pi: PiProfile | None) -> list[float]:
+    """Seconds per durable commit, in a child process under the same profile."""
+    proc = subprocess.Popen([sys.executable, "-c", COMMIT_FLOOR, str(directory / "floor.db"),
+                             str(n), "0.3"], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, **(pi.env() if pi else {})})
+    if pi:
+        pi.add(proc.pid)
+    out, _ = proc.communicate(timeout=n * 2 + 60)
+    return [float(x) for x in out.split()]
+
+
 def run_process(n: int, profile_name: str, buttons: bool = True) -> None:
     rng = random.Random(3)
     with tempfile.TemporaryDirectory() as tmp, SimBooth(Path(tmp) / "sim", mqtt="off") as sim, \
@@ -113,6 +146,7 @@ def run_process(n: int, profile_name: str, buttons: bool = True) -> None:
             visits(sim, 5, rng)  # warm-up
             latencies, ticket_first, missing = visits(sim, n, rng)
             d.terminate()
+        floor = summary_ms(commit_floor(n, Path(tmp), pi))
     base = wire_baseline(200)
     s, b = summary_ms(latencies), summary_ms(base)
     tag = f" [{profile_name}{'' if buttons else ', no buttons'}]"
@@ -123,6 +157,10 @@ def run_process(n: int, profile_name: str, buttons: bool = True) -> None:
            baseline=b["p99"], baseline_name="bare pty write",
            target="<= 20 ms" if profile_name == "pi" else "<= 5 ms")
     figure(BENCH, f"card reply end -> relay OPEN first byte, max{tag}", s["max"], "ms")
+    figure(BENCH, f"  floor: one durable commit alone, p50{tag}", floor["p50"], "ms",
+           note="WAL, synchronous=FULL, same filesystem and profile")
+    figure(BENCH, f"  floor: one durable commit alone, p99{tag}", floor["p99"], "ms",
+           note=f"max {floor['max']:.3g} ms")
     figure(BENCH, f"visits where the ticket's first byte beat the relay{tag}",
            float(ticket_first), f"of {s['n']}", target="0")
     if missing:

@@ -9,10 +9,11 @@ What a caller must know:
 - ``LINK_ERRORS`` is what a read or write on an open port raises when the device vanishes:
   ``termios.error`` is not an ``OSError``, and pyserial lets it through from ``tcflush`` on a
   closed pty, so catching ``OSError`` alone is not enough.
-- A device node or a pty comes back as a ``PosixPort``: the same ``read``/``write``/
-  ``reset_input_buffer``/``in_waiting``/``flush``/``close`` with pyserial's timeout rules and errors, at
-  a third of the CPU per call (bench/bench_serial.py prints both). Every other URL comes back
-  as pyserial made it. Drivers use only the ``SerialPort`` methods, so either will do.
+- A device node or a pty comes back as a ``PosixPort``: the same ``read``, ``write``,
+  ``reset_input_buffer``, ``in_waiting``, ``flush`` and ``close`` with pyserial's timeout
+  rules and errors, for less CPU per call (bench/bench_serial.py prints both beside bare os
+  calls). Every other URL comes back as pyserial made it. Drivers use only the
+  ``SerialPort`` methods, so either will do.
 """
 
 from __future__ import annotations

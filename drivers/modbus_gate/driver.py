@@ -11,10 +11,11 @@ from ``poll``, so ``execute`` returns at once).
 An optional relay drives the assist lamp or buzzer. One read takes every input: open and
 closed limits, the loop or infrared safety beam, the fire alarm, and the visitors' assist and
 escalation buttons if wired there (``buttons.py``). Inputs are read every ``poll_interval_ms``
-while anything happens and every ``idle_poll_interval_ms`` while the arm is down and quiet
-(``_quiet``): an idle booth costs next to no CPU, and a fire alarm or a forced arm is still seen
-within that interval. This module is the arm's model; the board's own part (frames, pulses, the
-input read) is ``board.py``.
+while anything happens, every ``open_poll_interval_ms`` while the arm rests open with the beam
+clear (``_resting_open``: waiting for the visitor) and every ``idle_poll_interval_ms`` while the
+arm is down and quiet (``_quiet``): an idle booth costs next to no CPU, and a fire alarm or a
+forced arm is still seen within that interval. This module is the arm's model; the board's own
+part (frames, pulses, the input read) is ``board.py``.
 
 Behaviour the core can rely on:
 - ``open`` admits one visitor and arms auto-close: the arm closes once every visitor admitted
@@ -83,6 +84,7 @@ class ModbusGate(BoardGate):
                          log=log.bind(device=name, zone=config.zone))
         self._wired = self._board.wired
         self._quiet_s = config.quiet_poll_s
+        self._open_s = config.open_poll_s
         self.handlers = {
             "open": self._cmd_open, "hold_open": self._cmd_open, "close": self._cmd_close,
             "stop": self._cmd_stop, "lamp": self._cmd_lamp, "release": self._cmd_release}
@@ -229,8 +231,21 @@ class ModbusGate(BoardGate):
             return []
         out = self._refresh(now) if self._board.can_read else []
         out += self._timers(now)
-        self._next_read_at = now + (self._quiet_s if self._quiet() else self._poll_s)
+        self._next_read_at = now + self._read_interval()
         return out
+
+    def _read_interval(self) -> float:
+        if self._quiet():
+            return self._quiet_s
+        return self._open_s if self._resting_open() else self._poll_s
+
+    def _resting_open(self) -> bool:
+        """The arm stands at its (wired) open limit, the beam clear, nothing else going on:
+        gated waits for the visitor, who blocks the beam longer than ``open_poll_s``."""
+        i = self._inputs
+        return ("open_limit" in self._wired and i.open_limit and not i.closed_limit
+                and not i.safety_beam and not i.fire_alarm and self._intent == Intent.OPEN
+                and self._travel is None and self._jam is None and not self._limits_bad)
 
     def _quiet(self) -> bool:
         """Nothing to watch closely: the arm is down (or, with no closed limit wired, was sent

@@ -31,8 +31,14 @@ class GateCommon(SerialSettings, ZonedSettings):
     response_timeout_ms: int = Field(default=200, ge=20, le=5000)
     poll_interval_ms: int = Field(
         default=100, ge=20, le=5000,
-        description="input reads while anything happens: the arm moving or up, a pulse, the "
-                    "beam interrupted, a hold or the fire alarm")
+        description="input reads while anything happens: the arm commanded or moving, the "
+                    "beam interrupted, a jam or the fire alarm")
+    open_poll_interval_ms: int = Field(
+        default=200, ge=20, le=5000,
+        description="input reads while the arm rests at its open limit (open or held) and "
+                    "the beam is clear, waiting for the visitor: a person walking through "
+                    "blocks the beam for 300 ms or more; at most BUTTON_POLL_MS with a visitor "
+                    "button wired; without an open limit wired, poll_interval_ms applies")
     idle_poll_interval_ms: int = Field(
         default=1000, ge=20, le=5000,
         description="input reads while the arm is down and nothing happens; at most "
@@ -45,7 +51,14 @@ class GateCommon(SerialSettings, ZonedSettings):
     @property
     def quiet_poll_s(self) -> float:
         """The input read interval while the gate is closed and nothing happens."""
-        ms = self.idle_poll_interval_ms
+        return self._capped_for_buttons(self.idle_poll_interval_ms)
+
+    @property
+    def open_poll_s(self) -> float:
+        """The input read interval while the arm rests open and the beam is clear."""
+        return self._capped_for_buttons(self.open_poll_interval_ms)
+
+    def _capped_for_buttons(self, ms: int) -> float:
         inputs = getattr(self, "inputs", None)
         if inputs is not None and (getattr(inputs, "assist_button", None) is not None
                                    or getattr(inputs, "escalation_button", None) is not None):
@@ -85,12 +98,15 @@ class GateSettings(Protocol):
     response_timeout_ms: int
     poll_interval_ms: int
     idle_poll_interval_ms: int
+    open_poll_interval_ms: int
     auto_close_s: float
     travel_timeout_s: float
     held_open_alarm_s: float
 
     @property
     def quiet_poll_s(self) -> float: ...
+    @property
+    def open_poll_s(self) -> float: ...
 
 
 GATE_SETTINGS = Variants(GateCommon, [

@@ -39,12 +39,12 @@ def device_factory(build: Callable[..., D], *, open_it: bool = True
 
 def gate_config(port: str, **overrides: object) -> Any:
     """A relay-board gate at ``port`` with times scaled down for tests (travel 0.1 s in the
-    simulator, polls every 20 ms, idle or not); ``overrides`` are config keys, ``profile``
+    simulator, polls every 20 ms, idle, open or not); ``overrides`` are config keys, ``profile``
     and ``gate`` included (the model is the one the config would pick for that table)."""
     values: dict[str, object] = dict(
         type="modbus_gate", port=port, zone="public", pulse_ms=50, response_timeout_ms=40,
-        poll_interval_ms=20, idle_poll_interval_ms=20, auto_close_s=0.4, travel_timeout_s=0.4,
-        held_open_alarm_s=0.8)
+        poll_interval_ms=20, idle_poll_interval_ms=20, open_poll_interval_ms=20, auto_close_s=0.4,
+        travel_timeout_s=0.4, held_open_alarm_s=0.8)
     values.update(overrides)
     model = model_for(values) or ModbusGateConfig
     return model.model_validate(values)

@@ -334,12 +334,39 @@ def test_a_quiet_gate_still_sees_the_fire_alarm_and_a_forced_arm(
     pump_until(gate, alarm("fire"))
 
 
-def test_visitor_buttons_cap_the_idle_interval() -> None:
-    plain = config("/dev/null", idle_poll_interval_ms=1000)
-    wired = config("/dev/null", idle_poll_interval_ms=1000,
+def test_an_open_arm_waiting_for_the_visitor_reads_at_the_open_rate(
+        sim: RelayBoardSim, make_gate: Callable[..., ModbusGate]) -> None:
+    """Up and still, beam clear: every open_poll_interval_ms; the visitor in the beam makes
+    the reads fast again at once, and the passage still closes the arm."""
+    gate = make_gate(open_poll_interval_ms=200, auto_close_s=60)
+    run(gate, "open")
+    pump_until(gate, is_open)
+    pump(gate, 0.1)
+    assert quiet(sim, gate, 1.0) <= 7  # every 200 ms (20 ms would be 50)
+    sim.set_beam(True)
+    pump_until(gate, inputs(safety_beam=True))
+    assert quiet(sim, gate, 0.3) >= 8  # a visitor in the beam: every 20 ms
+    sim.set_beam(False)
+    assert GatePassage(1) in pump_until(gate, lambda o: isinstance(o, GatePassage))
+    pump_until(gate, is_closed)
+
+
+def test_an_open_arm_without_an_open_limit_stays_fast(
+        sim: RelayBoardSim, make_gate: Callable[..., ModbusGate]) -> None:
+    """No open limit wired: nothing says the arm stands still, so it is watched fast."""
+    gate = make_gate(open_poll_interval_ms=200, auto_close_s=60,
+                     inputs=GateInputMap(open_limit=None))
+    run(gate, "open")
+    pump(gate, 0.3)
+    assert quiet(sim, gate, 0.5) >= 15
+
+
+def test_visitor_buttons_cap_the_idle_and_open_intervals() -> None:
+    plain = config("/dev/null", idle_poll_interval_ms=1000, open_poll_interval_ms=300)
+    wired = config("/dev/null", idle_poll_interval_ms=1000, open_poll_interval_ms=300,
                    inputs=GateInputMap(assist_button=4))
-    assert plain.quiet_poll_s == 1.0
-    assert wired.quiet_poll_s == BUTTON_POLL_MS / 1000
+    assert (plain.quiet_poll_s, plain.open_poll_s) == (1.0, 0.3)
+    assert wired.quiet_poll_s == wired.open_poll_s == BUTTON_POLL_MS / 1000
 
 
 def test_forced_opening(sim: RelayBoardSim, gate: ModbusGate) -> None:
