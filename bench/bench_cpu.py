@@ -50,6 +50,7 @@ from common import (  # noqa: E402
     process_cpu,
     profile,
     thread_cpu,
+    thread_wakeups,
     unwire_buttons,
 )
 
@@ -110,9 +111,10 @@ def visit(sim: SimBooth, rng: random.Random) -> None:
     sim.hall.set_beam(False)
 
 
-def top(per_thread: dict[str, float], scale: float, n: int = 8) -> str:
+def top(per_thread: dict[str, float], scale: float, n: int = 8, digits: int = 2) -> str:
     busiest = sorted(per_thread.items(), key=lambda kv: -kv[1])[:n]
-    return ", ".join(f"{name} {v * scale:.2f}" for name, v in busiest if v * scale >= 0.005)
+    return ", ".join(f"{name} {v * scale:.{digits}f}" for name, v in busiest
+                     if v * scale >= 0.5 * 10 ** -digits)
 
 
 def run(profile_name: str, idle_s: float, visitors: int, buttons: bool,
@@ -140,10 +142,11 @@ def run(profile_name: str, idle_s: float, visitors: int, buttons: bool,
             devices_ready(sim.directory / "state")
             time.sleep(5)  # start-up work (first status, reprint check) is not idle
             t0, c0, n0 = time.monotonic(), thread_cpu(pid), transactions(sim)
-            p0 = process_cpu(pid)
+            p0, w0 = process_cpu(pid), thread_wakeups(pid)
             time.sleep(idle_s)
             wall = time.monotonic() - t0
             idle = cpu_delta(c0, thread_cpu(pid))
+            idle_wakes = cpu_delta(w0, thread_wakeups(pid))
             idle_total = process_cpu(pid) - p0
             rate = (transactions(sim) - n0) / wall
             spy = None if py_spy is None else subprocess.Popen(
@@ -152,6 +155,7 @@ def run(profile_name: str, idle_s: float, visitors: int, buttons: bool,
                  "--output", str(py_spy)], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL)
             t1, c1, p1 = time.monotonic(), thread_cpu(pid), process_cpu(pid)
+            w1, n1 = thread_wakeups(pid), transactions(sim)
             for i in range(visitors):
                 visit(sim, rng)
                 left = t1 + (i + 1) * VISIT_WINDOW_S / visitors - time.monotonic()
@@ -160,6 +164,8 @@ def run(profile_name: str, idle_s: float, visitors: int, buttons: bool,
             window = time.monotonic() - t1
             busy = cpu_delta(c1, thread_cpu(pid))
             busy_total = process_cpu(pid) - p1
+            busy_wakes = cpu_delta(w1, thread_wakeups(pid))
+            busy_transactions = transactions(sim) - n1
             if spy is not None:
                 spy.send_signal(2)  # py-spy writes its samples on SIGINT
                 spy.wait(30)
@@ -167,6 +173,7 @@ def run(profile_name: str, idle_s: float, visitors: int, buttons: bool,
     share = pi.cpu_share if pi else 1.0
     idle_pct = idle_total / wall * 100 / share
     floor = wire_floor(rate, min(idle_s, 30.0)) / share
+    per_transaction_ms = floor / 100 * share / rate * 1000 if rate else 0.0
     unit = "% of the emulated core" if pi else "% of a core"
     print(pi.describe() if pi else "host profile: this machine as it is")
     figure(BENCH, f"idle daemon CPU{tag}", idle_pct, unit, baseline=floor,
@@ -174,12 +181,22 @@ def run(profile_name: str, idle_s: float, visitors: int, buttons: bool,
            target="<= 2%" if pi else "<= 0.3%")
     figure(BENCH, f"  idle, by thread (% of {'the emulated core' if pi else 'a core'})",
            top(idle, 100 / wall / share) or "-", "")
+    figure(BENCH, "  idle, wake-ups per second by thread", top(idle_wakes, 1 / wall, 10, 1) or "-",
+           "", note=f"{sum(idle_wakes.values()) / wall:.1f}/s in all")
     net = {k: v - idle.get(k, 0.0) / wall * window for k, v in busy.items()}
     net_total = (busy_total - idle_total / wall * window) / visitors * 1000
     figure(BENCH, f"daemon CPU per visitor, net of idle{tag}", net_total, "ms",
            baseline=busy_total / visitors * 1000, baseline_name="including idle",
            target="<= 4 ms on x86", note=f"{visitors} visitors in {window:.0f} s")
     figure(BENCH, "  per visitor, by thread (ms)", top(net, 1000 / visitors) or "-", "")
+    net_wakes = {k: v - idle_wakes.get(k, 0) / wall * window for k, v in busy_wakes.items()}
+    figure(BENCH, "  per visitor, wake-ups by thread (net of idle)",
+           top(net_wakes, 1 / visitors, 10, 0) or "-", "",
+           note=f"{sum(net_wakes.values()) / visitors:.0f} in all")
+    per_visit = (busy_transactions - rate * window) / visitors
+    figure(BENCH, f"  device transactions per visitor, net of idle{tag}", per_visit, "",
+           baseline=per_visit * per_transaction_ms, baseline_name="their bare pty round trips, ms",
+           note="the floor the polling rates set: bare os calls in another process")
 
 
 def main() -> None:
