@@ -57,7 +57,10 @@ log = structlog.get_logger(__name__)
 
 HEARTBEAT_S = 60.0
 HOUSEKEEPING_S = 60.0
-TICK_S = 1.0
+#: The booth's own timers (unanswered cases re-raised, the day's end) are checked this often.
+#: Their periods are minutes (assist_escalate_s 120, escalation_reraise_s 600), so a few
+#: seconds late is nothing; each check is a wake-up and a transaction all night long.
+TICK_S = 5.0
 
 
 class StartupError(Exception):
@@ -106,7 +109,7 @@ class Daemon:
         _tighten_state(cfg)
         self.outbox = Outbox(self.store, cfg.outbox, cfg.site.id, cfg.booth.id)
         self.loop = StateLoop(self.store, self.outbox, max_batch=cfg.outbox.max_batch,
-                              clock_ok=clock_synchronised)
+                              tick_s=TICK_S, clock_ok=clock_synchronised)
         self.lists = Lists(self.store.conn)
         self.devices = DeviceDirectory(cfg, on_observation=self._on_observation,
                                        on_state=self._on_device_state)

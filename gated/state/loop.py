@@ -95,6 +95,8 @@ class StateLoop:
 
     def __init__(self, store: Store, outbox: Outbox, *, max_batch: int = 512,
                  tick_s: float = 1.0, clock_ok: Callable[[], bool] = lambda: True) -> None:
+        """``tick_s`` is the longest the thread sleeps with nothing to do: how late, at most,
+        a queued notice or the end of a storage outage goes out when no job comes."""
         self.store = store
         self.outbox = outbox
         self.max_batch = max_batch
