@@ -52,8 +52,10 @@ class DeviceRunner:
 
     #: The longest one ``poll()`` waits. Commands and ``stop()`` wake the driver's ``idle()``,
     #: so this is not a latency: it only bounds how late a driver that cannot be woken notices
-    #: a stop. A short one costs CPU all night (each return runs this loop).
-    POLL_S = 1.0
+    #: a stop. A short one costs CPU all night (each return runs this loop, and a driver whose
+    #: own next read falls just after the return wakes twice instead of once). A driver's
+    #: health is reported after every poll and every command, so this does not delay it.
+    POLL_S = 5.0
     #: A command that waited longer (device offline) is refused, not replayed: a gate must
     #: not swing open minutes after the visitor gave up. Tickets go to the reprint list.
     COMMAND_TTL_S = 10.0
@@ -161,6 +163,7 @@ class DeviceRunner:
                         self._execute(device, cmd)
                     finally:
                         _done(cmd)
+                    self._report_health(device)
                 self._emit(device.poll(self.POLL_S))
                 protocol_errors = timeouts = 0
                 self._report_health(device)
