@@ -179,18 +179,19 @@ def run(profile_name: str, idle_s: float, visitors: int, buttons: bool,
     figure(BENCH, f"idle daemon CPU{tag}", idle_pct, unit, baseline=floor,
            baseline_name=f"bare pty round trips at the same {rate:.1f}/s",
            target="<= 2%" if pi else "<= 0.3%")
-    figure(BENCH, f"  idle, by thread (% of {'the emulated core' if pi else 'a core'})",
+    figure(BENCH, f"  idle, by thread (% of {'the emulated core' if pi else 'a core'}){tag}",
            top(idle, 100 / wall / share) or "-", "")
-    figure(BENCH, "  idle, wake-ups per second by thread", top(idle_wakes, 1 / wall, 10, 1) or "-",
-           "", note=f"{sum(idle_wakes.values()) / wall:.1f}/s in all")
+    figure(BENCH, f"  idle, wake-ups per second by thread{tag}",
+           top(idle_wakes, 1 / wall, 10, 1) or "-", "",
+           note=f"{sum(idle_wakes.values()) / wall:.1f}/s in all")
     net = {k: v - idle.get(k, 0.0) / wall * window for k, v in busy.items()}
     net_total = (busy_total - idle_total / wall * window) / visitors * 1000
     figure(BENCH, f"daemon CPU per visitor, net of idle{tag}", net_total, "ms",
            baseline=busy_total / visitors * 1000, baseline_name="including idle",
            target="<= 4 ms on x86", note=f"{visitors} visitors in {window:.0f} s")
-    figure(BENCH, "  per visitor, by thread (ms)", top(net, 1000 / visitors) or "-", "")
+    figure(BENCH, f"  per visitor, by thread (ms){tag}", top(net, 1000 / visitors) or "-", "")
     net_wakes = {k: v - idle_wakes.get(k, 0) / wall * window for k, v in busy_wakes.items()}
-    figure(BENCH, "  per visitor, wake-ups by thread (net of idle)",
+    figure(BENCH, f"  per visitor, wake-ups by thread (net of idle){tag}",
            top(net_wakes, 1 / visitors, 10, 0) or "-", "",
            note=f"{sum(net_wakes.values()) / visitors:.0f} in all")
     per_visit = (busy_transactions - rate * window) / visitors
