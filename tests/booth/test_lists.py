@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from datetime import date, time
 from pathlib import Path
+from time import monotonic
 
 import pytest
 
@@ -186,3 +187,18 @@ def test_chunked_snapshot_assembly() -> None:
     with pytest.raises(ListError) as e:
         small.add(chunk(1))
     assert e.value.reason == "too_large"
+
+
+def test_the_assembler_says_when_its_oldest_snapshot_expires() -> None:
+    """The rpc worker sleeps until then (or until a message comes) instead of polling."""
+    entries = [{"key": "p1", "level": "watch"}]
+    asm = SnapshotAssembler(timeout_s=30.0)
+    assert asm.next_expiry() is None
+    before = monotonic()
+    asm.add({"list": "alerts", "version": 1, "chunk": 0, "chunks": 2, "entries": entries,
+             "checksum": entries_checksum(entries + entries)})
+    due = asm.next_expiry()
+    assert due is not None and before + 30.0 <= due <= monotonic() + 30.0
+    assert asm.expire(due - 0.001) == []
+    assert [i.version for i in asm.expire(due)] == [1]
+    assert asm.next_expiry() is None
