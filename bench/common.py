@@ -82,17 +82,22 @@ def latency_figures(bench: str, name: str, samples_s: Sequence[float], *,
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def _per_thread(pid: int, file: str) -> Iterator[str]:
+    """The text of ``/proc/<pid>/task/<tid>/<file>`` for each thread still there."""
+    task = Path(f"/proc/{pid}/task")
+    for tid in os.listdir(task):
+        try:
+            yield (task / tid / file).read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+
+
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds (user + system) of each thread of ``pid`` by its kernel name (threads of
     one name summed: ``gated-ctl-conn`` comes and goes). Read from ``/proc``, so it measures
     the process from outside, as ``top -H`` does."""
     out: dict[str, float] = {}
-    task = Path(f"/proc/{pid}/task")
-    for tid in os.listdir(task):
-        try:
-            stat = (task / tid / "stat").read_text()
-        except OSError:
-            continue  # the thread ended meanwhile
+    for stat in _per_thread(pid, "stat"):
         name = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
@@ -104,12 +109,7 @@ def thread_wakeups(pid: int) -> dict[str, int]:
     often each was put to sleep and woken. On a VM a wake-up costs about 0.1 ms of CPU by
     itself, so this, more than the Python run between wake-ups, sets an idle booth's CPU."""
     out: dict[str, int] = {}
-    task = Path(f"/proc/{pid}/task")
-    for tid in os.listdir(task):
-        try:
-            status = (task / tid / "status").read_text()
-        except OSError:
-            continue
+    for status in _per_thread(pid, "status"):
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         name = fields["Name"].strip()
         out[name] = out.get(name, 0) + int(fields["voluntary_ctxt_switches"]) + int(
