@@ -105,7 +105,7 @@ def visit(sim: SimBooth, rng: random.Random) -> None:
         time.sleep(0.01)
     time.sleep(0.3)
     sim.reader.remove()
-    time.sleep(0.3)  # the arm goes up (0.1 s in the simulator)
+    time.sleep(0.3)  # the arm starts up (it takes 2 s each way on the simulated barrier)
     sim.hall.set_beam(True)  # the visitor walks through
     time.sleep(0.4)
     sim.hall.set_beam(False)
