@@ -27,8 +27,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -79,11 +78,9 @@ def mqtt_client(cfg: CentreConfig, client_id: str, *, manual_ack: bool) -> mqtt.
 
 
 @dataclass
-class IngestStats:
-    stored: int = 0
-    duplicates: int = 0
-    statuses: int = 0
-    quarantined: Counter[str] = field(default_factory=Counter)
+class IngestStats(BatchResult):
+    """A worker's totals: every batch's result, and what the worker itself counts."""
+
     batches: int = 0
     acked: int = 0
     connects: int = 0
@@ -91,10 +88,7 @@ class IngestStats:
     sequenced: int = 0
 
     def add(self, r: BatchResult) -> None:
-        self.stored += r.stored
-        self.duplicates += r.duplicates
-        self.statuses += r.statuses
-        self.quarantined.update(r.quarantined)
+        super().add(r)
         self.batches += 1
 
     def snapshot(self) -> dict[str, Any]:

@@ -146,29 +146,6 @@ CREATE VIEW ticket_facts AS
            END AS service_min
       FROM tickets t;
 
-CREATE VIEW daily_hall AS
-    SELECT site, day, count(*) FILTER (WHERE issued_at IS NOT NULL) AS tickets,
-           count(*) FILTER (WHERE state = 'served') AS served,
-           count(*) FILTER (WHERE state = 'no_show') AS no_shows,
-           count(*) FILTER (WHERE state IN ('waiting', 'called')) AS unfinished,
-           round(avg(priority::int)::numeric, 3) AS priority_share,
-           round(avg(wait_min)::numeric, 1) AS avg_wait_min,
-           round((percentile_cont(0.9) WITHIN GROUP (ORDER BY wait_min))::numeric, 1)
-               AS p90_wait_min
-      FROM ticket_facts GROUP BY site, day;
-
-CREATE VIEW daily_service AS
-    SELECT site, day, service, count(*) FILTER (WHERE issued_at IS NOT NULL) AS tickets,
-           count(*) FILTER (WHERE state = 'served') AS served,
-           count(*) FILTER (WHERE state = 'no_show') AS no_shows,
-           count(*) FILTER (WHERE state IN ('waiting', 'called')) AS unfinished,
-           round(avg(priority::int)::numeric, 3) AS priority_share,
-           round(avg(wait_min)::numeric, 1) AS avg_wait_min,
-           round((percentile_cont(0.9) WITHIN GROUP (ORDER BY wait_min))::numeric, 1)
-               AS p90_wait_min,
-           round(avg(service_min)::numeric, 1) AS avg_service_min
-      FROM ticket_facts GROUP BY site, day, service;
-
 CREATE VIEW daily_counter AS
     SELECT site, day, counter, count(*) FILTER (WHERE state = 'served') AS served,
            count(*) FILTER (WHERE state = 'no_show') AS no_shows,
@@ -243,6 +220,23 @@ CREATE VIEW ratings_by_{by} AS
       FROM ratings GROUP BY site, day, {by};
 """
 VIEWS += "".join(_RATINGS_BY.format(by=by) for by in ("service", "counter"))
+# The hall's daily ticket figures, and the same per service (plus the time at the counter).
+_DAILY_TICKETS = """
+CREATE VIEW daily_{name} AS
+    SELECT site, day{key}, count(*) FILTER (WHERE issued_at IS NOT NULL) AS tickets,
+           count(*) FILTER (WHERE state = 'served') AS served,
+           count(*) FILTER (WHERE state = 'no_show') AS no_shows,
+           count(*) FILTER (WHERE state IN ('waiting', 'called')) AS unfinished,
+           round(avg(priority::int)::numeric, 3) AS priority_share,
+           round(avg(wait_min)::numeric, 1) AS avg_wait_min,
+           round((percentile_cont(0.9) WITHIN GROUP (ORDER BY wait_min))::numeric, 1)
+               AS p90_wait_min{extra}
+      FROM ticket_facts GROUP BY site, day{key};
+"""
+VIEWS += _DAILY_TICKETS.format(name="hall", key="", extra="")
+VIEWS += _DAILY_TICKETS.format(
+    name="service", key=", service",
+    extra=",\n           round(avg(service_min)::numeric, 1) AS avg_service_min")
 
 #: Every view, for ``gated centre show`` and the docs.
 VIEW_NAMES = ("fleet_health", "booth_progress", "booth_gaps", "quarantine_counts", "tickets",

@@ -68,6 +68,13 @@ class BatchResult:
     statuses: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
 
+    def add(self, r: BatchResult) -> None:
+        """Count ``r`` in too (a batch written message by message; a worker's totals)."""
+        self.stored += r.stored
+        self.duplicates += r.duplicates
+        self.statuses += r.statuses
+        self.quarantined.update(r.quarantined)
+
 
 def _topic_booth(topic: str) -> tuple[str | None, str | None]:
     parts = topic.split("/")
@@ -153,10 +160,7 @@ class Writer:
                 except (psycopg.DataError, psycopg.IntegrityError) as e1:
                     one = self._write([], [Quarantined(m.topic, Reason.REFUSED_BY_DATABASE,
                                                        _clean(str(e1)), m.payload)])
-                total.stored += one.stored
-                total.duplicates += one.duplicates
-                total.statuses += one.statuses
-                total.quarantined.update(one.quarantined)
+                total.add(one)
             return total
 
     def _write(self, messages: list[Message],
