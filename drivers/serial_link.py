@@ -88,10 +88,6 @@ class PosixPort:
         self._inq = bytearray(4)
 
     @property
-    def timeout(self) -> float | None:
-        return self.ser.timeout
-
-    @property
     def in_waiting(self) -> int:
         try:
             fcntl.ioctl(self.fd, _TIOCINQ, self._inq)
