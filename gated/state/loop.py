@@ -3,8 +3,11 @@
 Other threads never touch state; they ``post`` or ``call`` a function that the state thread runs
 with a ``Batch``. All work that arrives while a commit is in progress is run together in the
 next transaction (group commit): one fsync for many events, each durable within one commit of
-its arrival. Effects registered with ``batch.after_commit`` (drive a gate, print a ticket)
-run only once the transaction is on disk; if it fails, they never run.
+its arrival. Work that is not worth a commit of its own (deleting acknowledged rows) is
+``call_deferred``: it rides along with the next transaction that runs anyway, and runs alone
+only once ``tick_s`` has passed without one. Effects registered with ``batch.after_commit``
+(drive a gate, print a ticket) run only once the transaction is on disk; if it fails, they
+never run.
 
 An item that raises is rolled back alone: its events and effects are dropped and the rest of
 the batch is run again and commits. Durable state lives in SQLite; a handler
@@ -17,6 +20,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -116,6 +120,9 @@ class StateLoop:
         self.on_storage_failed: list[Callable[[], None]] = []
         self.on_storage_recovered: list[Callable[[], None]] = []
         self._notices: list[tuple[EventType, dict[str, Any]]] = []  # go out in the next batch
+        #: call_deferred items: appended by any thread (deque appends are atomic), taken by
+        #: the state thread into its next batch; never wake it
+        self._deferred: deque[_Item] = deque()
         self._dropped = 0  # jobs lost to a storage failure since it began
 
     # ------------------------------------------------------------------ API for other threads
@@ -142,6 +149,17 @@ class StateLoop:
             if fut.cancel():
                 raise
         return fut.result()
+
+    def call_deferred(self, fn: Handler) -> Future[Any]:
+        """Run ``fn`` with the next batch that runs anyway; the future resolves after its commit.
+
+        For writes that need no commit of their own: posting one does not wake the state
+        thread, so it runs with the next posted item or ticker, and at the latest ``tick_s``
+        after it was posted (the longest the thread sleeps), or on ``stop()``.
+        """
+        fut: Future[Any] = Future()
+        self._deferred.append(_Item(fn, fut))
+        return fut
 
     def every(self, period_s: float, fn: Handler) -> None:
         """Run ``fn`` periodically on the state thread (heartbeat, housekeeping)."""
@@ -184,6 +202,8 @@ class StateLoop:
                 except queue.Empty:
                     first = None
             items.extend(self._due_tickers())
+            while self._deferred:
+                items.append(self._deferred.popleft())
             if items:
                 self.run_batch(items)
 

@@ -1,9 +1,12 @@
 """Draining the outbox at QoS 1: a bounded window, two lanes, a token bucket, no memory growth.
 
 What a caller must know:
-- A row is deleted (``Outbox.ack`` posted to the state thread) only when its PUBACK arrives;
-  reading or publishing it changes nothing. Acked rows whose delete has not committed yet are
-  remembered (``acked_pending``) so a reconnect in between does not send them again.
+- A row is deleted (``Outbox.ack`` run on the state thread) only when its PUBACK arrives;
+  reading or publishing it changes nothing. The delete rides along with the next commit the
+  state thread makes anyway (``StateLoop.call_deferred``, within its tick at the latest),
+  unless ``ACK_BATCH`` acked rows are waiting: then it is a commit of its own. Acked rows whose
+  delete has not committed yet are remembered (``acked_pending``) so a reconnect in between
+  does not send them again.
 - On every successful CONNACK the backlog is replayed from the oldest row, in seq order. The
   rows present at that moment (seq <= ``mark``) form the replay lane, paced by a token bucket
   (``replay_rate``/``replay_burst``) so a county's booths coming back together do not flatten
@@ -47,12 +50,12 @@ READ_CHUNK = 256
 RETRY_BASE_S = 0.5
 RETRY_MAX_S = 30.0
 PACKET_OVERHEAD = 64  # fixed header, topic length, packet id, properties
-#: Acked rows are deleted in batches of ``ACK_BATCH``, or ``ACK_DELAY_S`` after the first ack
-#: (the batch bounds what a kill can send twice at backlog rates: 64 rows, two windows):
-#: one commit per half second at visitor rates instead of one per ack (each commit an fsync).
-#: A crash in between sends those rows again; the centre drops them as duplicates by id.
+#: Acked rows wait for their delete at most ``ACK_BATCH`` at a time (what a kill can send twice
+#: at backlog rates: 64 rows, two windows); fewer ride along with the state thread's next
+#: commit, made for an event anyway, or its tick: no commit (no fsync, no wake-up) of their
+#: own at visitor rates. A crash in between sends those rows again; the centre drops them as
+#: duplicates by id.
 ACK_BATCH = 64
-ACK_DELAY_S = 0.5
 #: the drain thread's longest sleep: every commit, PUBACK and connection change wakes it, and
 #: each timer it keeps (retry, ack batch, replay rate) bounds the sleep; this only bounds a
 #: wake that never came (an idle booth wakes the thread once per IDLE_BACKSTOP_S)
@@ -162,7 +165,9 @@ class Drain:
         self.session: _Session | None = None
         self.acked_pending: set[int] = set()
         self._ack_batch: list[int] = []
-        self._ack_since = 0.0
+        #: seqs whose delete has committed, appended by the state thread without waking this
+        #: one (they leave acked_pending at its next wake-up; a deleted row is never read)
+        self._deleted: deque[list[int]] = deque()
         self._retry: dict[int, float] = {}  # seq -> monotonic due time
         self._wake_queued = False
         self._props: dict[Lane, Properties | None] = dict.fromkeys(Lane)
@@ -202,6 +207,8 @@ class Drain:
                         self._handle(self.inbox.get_nowait())
                 except queue.Empty:
                     pass
+                while self._deleted:
+                    self.acked_pending.difference_update(self._deleted.popleft())
                 if stopping():
                     break
                 try:
@@ -223,8 +230,6 @@ class Drain:
             t = min(t, max(0.001, self.bucket.wait_s()))
         if self._retry:
             t = min(t, max(0.001, min(self._retry.values()) - time.monotonic()))
-        if self._ack_batch:
-            t = min(t, max(0.001, self._ack_since + ACK_DELAY_S - time.monotonic()))
         return t
 
     def _handle(self, msg: tuple[Any, ...]) -> None:
@@ -239,8 +244,6 @@ class Drain:
             if rc < 0x80:
                 self.stats.acked += 1
                 self.acked_pending.add(seq)
-                if not self._ack_batch:
-                    self._ack_since = time.monotonic()
                 self._ack_batch.append(seq)
             else:
                 self._refuse(seq, puback_reason(rc))
@@ -254,8 +257,6 @@ class Drain:
             if s is not None and msg[1] == s.conn.generation:
                 self.session = None
                 self._retry.clear()
-        elif kind == "acked":
-            self.acked_pending.difference_update(msg[1])
         elif kind == "refused_done":
             _, seq, dead, attempts = msg
             if dead:
@@ -377,16 +378,17 @@ class Drain:
 
     # ------------------------------------------------------------------ state-thread jobs
     def _flush_acks(self, force: bool = False) -> None:
-        """Post the deletes in batches: one state-thread commit (one fsync) per batch."""
+        """Hand the new acks' deletes to the state thread: deferred to its next commit, or a
+        commit now once ``ACK_BATCH`` rows wait (which takes every deferred one with it)."""
         if not self._ack_batch:
-            return
-        if (not force and len(self._ack_batch) < ACK_BATCH
-                and time.monotonic() - self._ack_since < ACK_DELAY_S):
             return
         seqs, self._ack_batch = self._ack_batch, []
         outbox = self.outbox
-        fut = self.loop.call(lambda b: outbox.ack(seqs))
-        fut.add_done_callback(lambda f: self.inbox.put(("acked", seqs)))
+        if force or len(self.acked_pending) >= ACK_BATCH:
+            fut = self.loop.call(lambda b: outbox.ack(seqs))
+        else:
+            fut = self.loop.call_deferred(lambda b: outbox.ack(seqs))
+        fut.add_done_callback(lambda f: self._deleted.append(seqs))
 
     def _refuse(self, seq: int, reason: str, *, final: bool = False) -> None:
         """Count a refusal on the row; the state thread moves it to dead_letter past the cap."""

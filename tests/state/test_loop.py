@@ -74,3 +74,49 @@ def test_eviction_is_counted_and_reported_in_one_alarm_event(tmp_path: Path) -> 
             {"number": "A001"}]  # a heartbeat went, not the ticket
         heartbeats = [e["data"]["i"] for e in rig.events("heartbeat")]
         assert heartbeats == list(range(expected, 150))  # the oldest (lowest seq) went first
+
+
+def test_deferred_work_rides_along_with_the_next_commit(tmp_path: Path) -> None:
+    """A deferred item gets no commit of its own: it runs in the transaction of the next item
+    posted, before that item's future resolves, and its own future resolves after that commit."""
+    with StateRig(tmp_path) as rig:
+        loop = rig.loop
+        rig.run(lambda b: None)
+        commits = loop.commits
+        ran: list[int] = []
+        deferred = loop.call_deferred(lambda b: ran.append(loop.commits))
+        threading.Event().wait(0.3)
+        assert ran == [] and loop.commits == commits  # nothing woke the thread for it
+        assert rig.run(lambda b: "next") == "next"
+        assert ran == [commits]  # it ran inside the next batch ...
+        assert loop.commits == commits + 1  # ... which made one commit for both
+        assert deferred.result(5) is None
+
+
+def test_deferred_work_runs_alone_after_a_tick_and_on_stop(tmp_path: Path) -> None:
+    rig = StateRig(tmp_path)
+    loop = rig.loop
+    loop.tick_s = 0.2
+    rig.run(lambda b: None)  # the thread now sleeps at most tick_s
+    try:
+        alone = loop.call_deferred(lambda b: b.emit(EventType.GATE_INPUTS, {"n": 1}))
+        assert alone.result(5) is not None  # within a tick, though nothing else came
+        assert [e["data"] for e in rig.events("gate.inputs")] == [{"n": 1}]
+        loop.tick_s = 30.0
+        rig.run(lambda b: None)
+        last = loop.call_deferred(lambda b: "at stop")
+    finally:
+        rig.close()
+    assert last.result(0) == "at stop"  # stop() runs what was deferred before it returns
+
+
+def test_a_failing_deferred_item_is_rolled_back_alone(tmp_path: Path) -> None:
+    with StateRig(tmp_path) as rig:
+        def bad(b: Batch) -> None:
+            b.emit(EventType.GATE_INPUTS, {"bad": True})
+            raise ValueError("broken deferred job")
+        failed = rig.loop.call_deferred(bad)
+        rig.run(lambda b: b.emit(EventType.GATE_INPUTS, {"good": True}))
+        with pytest.raises(ValueError, match="broken deferred job"):
+            failed.result(5)
+        assert [e["data"] for e in rig.events("gate.inputs")] == [{"good": True}]

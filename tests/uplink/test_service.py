@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,6 +102,29 @@ def test_backlog_and_live_events_arrive_once_in_order_and_rows_go_on_puback(
         ev = next(e for e in centre.events() if e.body["type"] == "ticket.issued")
         assert ev.topic == f"gated/v1/{SITE}/{BOOTH}/events/ticket.issued"
         assert ev.body["site"] == SITE and ev.body["booth"] == BOOTH and "clock_ok" in ev.body
+
+
+@pytest.mark.timeout(60)
+def test_deletes_ride_along_with_the_next_commit_at_visitor_rates(
+        broker: Broker, booth: Booth, centre: Centre, tmp_path: Path) -> None:
+    """One event at a time, each acknowledged before the next: the acknowledged rows' deletes
+    make no commit (no fsync, no wake-up) of their own; each goes with the next event's."""
+    booth.loop.tick_s = 30.0  # no tick in this test: only events commit
+    with _uplink(broker, booth, tmp_path) as up:
+        assert holds_within(lambda: up.state()["acked"] >= 1, 10)  # uplink.connected
+        acked = up.state()["acked"]
+        commits = booth.loop.commits
+        sent = []
+        for i in range(5):
+            sent += booth.emit(1)
+            want = acked + i + 1
+            assert holds_within(lambda: up.state()["acked"] == want, 10)  # noqa: B023
+            time.sleep(0.6)  # a visitor's pace: the booth is quiet between events
+        assert booth.loop.commits == commits + 5
+        assert centre.wait_for(lambda: {eid for _, eid in sent} <= {
+            m.body["id"] for m in centre.events()}, 10)
+        booth.emit(1)  # its commit carries the last delete
+        assert holds_within(lambda: _depth(booth) <= 1, 10)
 
 
 @pytest.mark.timeout(60)
