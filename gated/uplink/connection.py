@@ -1,5 +1,8 @@
 """The MQTT connection: one network thread, a fresh paho client per attempt, clear refusals.
 
+The network thread runs the socket itself (``netloop.NetLoop``, paho's external-loop API) and,
+between socket events, the ``worker`` (the outbox drain): there is no paho thread.
+
 Why a fresh client per attempt: paho keeps its unacknowledged messages in memory and resends
 all of them at once after a reconnect. The outbox is the store, not paho; starting each
 connection with an empty client means the drain alone decides what is resent, in seq order,
@@ -8,7 +11,7 @@ expiry, 3.1.1 ``clean_session=False``) so the broker keeps our subscriptions and
 commands sent while we were away.
 
 Callbacks run on the network thread and only hand over to ``Hooks`` (which enqueue); nothing
-here blocks on the state thread or SQLite.
+here blocks on the state thread or waits for SQLite.
 """
 
 from __future__ import annotations
@@ -30,17 +33,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from drivers.threads import name_this_thread, named_thread
+from drivers.threads import named_thread
 from gated.config import GatedConfig
+from gated.uplink.netloop import NetLoop, Worker, misc_interval
 
 log = structlog.get_logger(__name__)
 
 TOPIC_ROOT = "gated/v1"
 SITE_WIDE = "_site"  # not a valid booth slug, so it can never collide with a booth id
 DISCONNECT_WAIT_S = 2.0
-#: how long the network thread sleeps between checks while connected: every way a connection
-#: ends (paho's on_disconnect, a refused CONNACK, stop()) wakes it at once
-IDLE_BACKSTOP_S = 30.0
 
 
 class RefusalKind(enum.StrEnum):
@@ -133,6 +134,22 @@ def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> 
     return rng.uniform(ceiling / 2, ceiling)
 
 
+class IdleWorker:
+    """The network thread's worker when there is no drain: nothing to do, ever."""
+
+    def open(self) -> None:
+        pass
+
+    def step(self) -> None:
+        pass
+
+    def timeout(self) -> float:
+        return 3600.0
+
+    def close(self) -> None:
+        pass
+
+
 def read_secret(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -149,11 +166,14 @@ class Connection:
         self.cfg = cfg
         self.hooks = hooks
         self.will = will
+        #: runs on the network thread (``open()`` when it starts, ``close()`` when it ends,
+        #: ``step()`` between socket events while connected); set before ``start()``
+        self.worker: Worker = IdleWorker()
+        self._net = NetLoop()
         self.topics = Topics(cfg.site.id, cfg.booth.id)
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._ended = threading.Event()  # this attempt's connection is over
-        self._closed = threading.Event()  # paho saw the socket close (on_disconnect)
         self._thread: threading.Thread | None = None
         self._client: mqtt.Client | None = None
         self._generation = 0
@@ -169,20 +189,25 @@ class Connection:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self._stop.clear()
+        self._net.open()
         self._thread = named_thread(self._run, "gated-mqtt-net")
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Disconnect cleanly (DISCONNECT sent, so no will), close the worker, end the thread."""
         self._stop.set()
         self._kick.set()
         self._ended.set()
-        client = self._client
-        if client is not None:
-            with contextlib.suppress(OSError, ValueError):
-                client.disconnect()
+        self._net.wake()
         if self._thread is not None:
             self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self._net.close()
             self._thread = None
+
+    def wake(self) -> None:
+        """From any thread: the worker has news (new rows, a state-thread result)."""
+        self._net.wake()
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
                 properties: Properties | None = None) -> mqtt.MQTTMessageInfo | None:
@@ -191,10 +216,12 @@ class Connection:
         if client is None or not self.connected:
             return None
         try:
-            return client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+            info = client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         except (ValueError, OSError) as e:
             log.warning("mqtt_publish_failed", topic=topic, error=str(e))
             return None
+        self._net.wake()  # queued only: the network thread writes it
+        return info
 
     @property
     def generation(self) -> int:
@@ -209,6 +236,13 @@ class Connection:
 
     # ------------------------------------------------------------------ network thread
     def _run(self) -> None:
+        self.worker.open()
+        try:
+            self._attempts()
+        finally:
+            self.worker.close()
+
+    def _attempts(self) -> None:
         m = self.cfg.mqtt
         while not self._stop.is_set():
             try:
@@ -231,7 +265,6 @@ class Connection:
         self.got_connack = False
         self._reported = False
         self._ended.clear()
-        self._closed.clear()
         try:
             client = self._build(gen)
         except (OSError, ValueError, ssl.SSLError) as e:
@@ -261,15 +294,9 @@ class Connection:
             log.warning("mqtt_connect_failed", host=m.host, port=m.port, error=str(e))
             return
         self._client = client
-        # paho's own thread runs the socket: with an external loop, publish() from another
-        # thread writes to the socket itself and can reorder packets. paho must never
-        # reconnect on its own (a fresh client per attempt), hence the huge reconnect delay.
-        client.loop_start()
         try:
-            # stop() sets _ended too: this thread sleeps until something happens (the
-            # backstop only bounds a wait that nothing will end).
-            while not self._stop.is_set() and not self._ended.wait(IDLE_BACKSTOP_S):
-                pass
+            # until on_disconnect, a refused CONNACK or stop() sets _ended
+            self._net.serve(client, self._ended, self.worker, misc_interval(m.keepalive_s))
         finally:
             was_connected = self.connected
             self.connected = False
@@ -277,17 +304,16 @@ class Connection:
             with contextlib.suppress(OSError, ValueError):
                 client.disconnect()
             if was_connected:
-                # paho's thread sends the DISCONNECT; stopping it first can close the socket
-                # without one, and the broker then publishes our will ("lost") over the
-                # retained "stopped" status of a clean stop.
-                self._closed.wait(DISCONNECT_WAIT_S)
-            client.loop_stop()
+                # a socket closed without DISCONNECT makes the broker publish our will
+                # ("lost") over the retained "stopped" status of a clean stop
+                self._net.flush(client, DISCONNECT_WAIT_S)
             if not self.got_connack and not self._stop.is_set() and not self._reported:
                 kind = (RefusalKind.TLS_FAILURE if m.tls is not None
                         else RefusalKind.CLOSED_BEFORE_CONNACK)
                 self._refused(kind, "connection closed before CONNACK")
             if was_connected:
                 self.hooks.disconnected(gen, self.last_error or "closed")
+                self.worker.step()  # the worker hears of it now: acks still to delete go
 
     def _build(self, gen: int) -> mqtt.Client:
         m = self.cfg.mqtt
@@ -297,6 +323,7 @@ class Connection:
                              **kwargs)
         client.max_inflight_messages_set(0)  # the drain bounds what is in flight
         client.max_queued_messages_set(0)
+        # never reconnect on its own: a fresh client per attempt (see the module docstring)
         client.reconnect_delay_set(min_delay=86400, max_delay=86400)
         user = read_secret(m.username_file)
         if user:
@@ -316,7 +343,6 @@ class Connection:
 
     def _on_connect(self, client: mqtt.Client, gen: int, flags: Any, rc: ReasonCode,
                     props: Properties | None) -> None:
-        name_this_thread("gated-mqtt-io")  # paho's own socket loop, for top -H
         self.got_connack = True
         kind = classify_connack(rc)
         if rc.is_failure:
@@ -344,7 +370,6 @@ class Connection:
 
     def _on_disconnect(self, gen: int, rc: ReasonCode) -> None:
         self._ended.set()
-        self._closed.set()
         if self.connected and not self._stop.is_set():
             self.last_error = f"disconnected: {rc}"
             log.warning("mqtt_disconnected", reason=str(rc))

@@ -19,7 +19,9 @@ What a caller must know:
   size) is counted on its row, retried later out of line (it never blocks the head), and after
   ``max_attempts`` moved to ``dead_letter`` with an ``outbox.dead_letter`` alarm.
 
-All of this runs on the drain thread; the paho thread only enqueues into ``Drain.inbox``.
+All of this runs on the MQTT network thread, between socket events (``Drain`` is the
+``Connection``'s worker): messages from other threads go into ``Drain.inbox`` with a
+``Connection.wake()``; paho's callbacks on the same thread only enqueue.
 """
 
 from __future__ import annotations
@@ -56,10 +58,12 @@ PACKET_OVERHEAD = 64  # fixed header, topic length, packet id, properties
 #: own at visitor rates. A crash in between sends those rows again; the centre drops them as
 #: duplicates by id.
 ACK_BATCH = 64
-#: the drain thread's longest sleep: every commit, PUBACK and connection change wakes it, and
-#: each timer it keeps (retry, ack batch, replay rate) bounds the sleep; this only bounds a
-#: wake that never came (an idle booth wakes the thread once per IDLE_BACKSTOP_S)
+#: the longest the drain lets the network thread sleep: every commit, PUBACK and connection
+#: change wakes it, and each timer it keeps (retry, replay rate) bounds the sleep; this only
+#: bounds a wake that never came
 IDLE_BACKSTOP_S = 5.0
+#: after a read of the outbox failed (a locked or damaged file), the next try waits this long
+STORAGE_RETRY_S = 1.0
 
 
 def puback_reason(rc: int) -> str:
@@ -149,7 +153,8 @@ class _Session:
 
 
 class Drain:
-    """See the module docstring. ``inbox`` takes (kind, ...) tuples from other threads."""
+    """See the module docstring. ``inbox`` takes (kind, ...) tuples; ``open()``, ``step()``,
+    ``timeout()`` and ``close()`` run on the network thread (``netloop.Worker``)."""
 
     def __init__(self, cfg: MqttConfig, topics: Topics, connection: Connection,
                  reader: Callable[[], sqlite3.Connection], loop: StateLoop, outbox: Outbox) -> None:
@@ -177,14 +182,18 @@ class Drain:
                 p.UserProperty = ("lane", str(lane))
                 self._props[lane] = p
         self._db: sqlite3.Connection | None = None
+        self._db_retry_at = 0.0
 
     # ------------------------------------------------------------------ other threads
     def wake(self, _events: object = None) -> None:
         """``StateLoop.on_commit`` listener: new rows are there; at most one wake queued."""
         if not self._wake_queued:
             self._wake_queued = True
-            self.inbox.put(("wake",))
+            self._post(("wake",))
 
+    def _post(self, msg: tuple[Any, ...]) -> None:
+        self.inbox.put(msg)
+        self.connection.wake()
 
     def state(self) -> dict[str, Any]:
         s = self.session
@@ -195,37 +204,41 @@ class Drain:
                        replay_cursor=s.replay_cursor, replaying=s.replaying)
         return out
 
-    # ------------------------------------------------------------------ the drain thread
-    def run(self, stopping: Callable[[], bool]) -> None:
+    # ------------------------------------------------------------------ the network thread
+    def open(self) -> None:
         self._db = self._reader_factory()
-        try:
-            while not stopping():
-                try:
-                    msg = self.inbox.get(timeout=self._timeout())
-                    self._handle(msg)
-                    while True:
-                        self._handle(self.inbox.get_nowait())
-                except queue.Empty:
-                    pass
-                while self._deleted:
-                    self.acked_pending.difference_update(self._deleted.popleft())
-                if stopping():
-                    break
-                try:
-                    self._flush_acks()
-                    self._fill()
-                except sqlite3.Error as e:  # a locked or damaged file: retry, never die silently
-                    log.error("drain_storage_error", error=str(e))
-                    time.sleep(1.0)
-        finally:
-            self._flush_acks(force=True)
-            self._db.close()
 
-    def _timeout(self) -> float:
+    def close(self) -> None:
+        self.step()
+        self._flush_acks(force=True)
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def step(self) -> None:
+        try:
+            while True:
+                self._handle(self.inbox.get_nowait())
+        except queue.Empty:
+            pass
+        while self._deleted:
+            self.acked_pending.difference_update(self._deleted.popleft())
+        self._flush_acks()
+        if time.monotonic() < self._db_retry_at:
+            return
+        try:
+            self._fill()
+        except sqlite3.Error as e:  # a locked or damaged file: retry, never die silently
+            log.error("drain_storage_error", error=str(e), retry_s=STORAGE_RETRY_S)
+            self._db_retry_at = time.monotonic() + STORAGE_RETRY_S
+
+    def timeout(self) -> float:
         s = self.session
         if s is None:
-            return IDLE_BACKSTOP_S  # "connected" arrives in the inbox and wakes the thread
+            return IDLE_BACKSTOP_S  # "connected" arrives in the inbox with the CONNACK
         t = IDLE_BACKSTOP_S
+        if self._db_retry_at > time.monotonic():
+            t = min(t, self._db_retry_at - time.monotonic())
         if s.replaying and len(s.inflight) < s.window:
             t = min(t, max(0.001, self.bucket.wait_s()))
         if self._retry:
@@ -406,5 +419,5 @@ class Drain:
 
         def done(f: Any) -> None:
             dead, attempts = f.result() if f.exception() is None else (False, 1)
-            self.inbox.put(("refused_done", seq, dead, attempts))
+            self._post(("refused_done", seq, dead, attempts))
         self.loop.call(job).add_done_callback(done)

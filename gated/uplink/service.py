@@ -1,7 +1,7 @@
 """The MQTT uplink: what leaves the booth, what the centre sends down.
 
-Threads: ``gated-mqtt-net`` (paho; callbacks only enqueue), ``gated-mqtt-drain`` (the outbox
-window, ``uplink_drain``), ``gated-mqtt-status`` (retained status, metrics events) and
+Threads: ``gated-mqtt-net`` (the socket, and the outbox drain between socket events; paho's
+callbacks only enqueue), ``gated-mqtt-stat`` (retained status, metrics events) and
 ``gated-mqtt-rpc`` (commands, list sync). None of them writes SQLite: acks, refusals, list
 changes and events are posted to the state thread. Each reads the outbox through its own
 ``store.reader()`` connection.
@@ -17,7 +17,6 @@ from typing import Any
 
 import structlog
 
-from drivers.threads import named_thread
 from gated.config import GatedConfig
 from gated.state import Batch, EventType, Outbox, StateLoop, Store
 from gated.uplink.connection import Connected, Connection, Hooks, RefusalKind, Topics
@@ -41,8 +40,6 @@ class Uplink:
         self.status_fn = status_fn
         self.lists = lists
         self._lock = threading.RLock()  # start, stop and reload, whoever calls them
-        self._stop = threading.Event()
-        self._drain_thread: threading.Thread | None = None
         self.connection: Connection | None = None
         self.drain: Drain | None = None
         self.status: StatusPublisher | None = None
@@ -56,12 +53,7 @@ class Uplink:
                 return  # already running: two clients with one client id would fight
             self._build(self.cfg)
             assert self.connection and self.drain and self.status and self.rpc
-            self._stop.clear()
             self.loop.on_commit.append(self.drain.wake)
-            drain = self.drain
-            self._drain_thread = named_thread(drain.run, "gated-mqtt-drain",
-                                              args=(self._stop.is_set,))
-            self._drain_thread.start()
             self.rpc.start()
             self.status.start()
             self.connection.start()
@@ -92,12 +84,7 @@ class Uplink:
                         info.wait_for_publish(timeout=2.0)
                     except (RuntimeError, ValueError) as e:
                         log.warning("offline_status_not_sent", error=str(e))
-            self._stop.set()
-            drain.inbox.put(("stop",))
-            if self._drain_thread is not None:
-                self._drain_thread.join(10.0)
-                self._drain_thread = None
-            conn.stop()
+            conn.stop()  # the drain's last acks go to the state thread before it returns
             if self.rpc is not None:
                 self.rpc.stop()
             if drain.wake in self.loop.on_commit:
@@ -151,13 +138,14 @@ class Uplink:
             cfg.site.id, cfg.booth.id, session, gen, cfg.mqtt.keepalive_s))
         self.connection = conn
         self.drain = Drain(cfg.mqtt, conn.topics, conn, self.store.reader, self.loop, self.outbox)
+        conn.worker = self.drain
         self.status = StatusPublisher(conn, self.status_fn, self.store.reader, self.loop,
                                       self.state, cfg.mqtt.status_interval_s,
                                       cfg.mqtt.metrics_interval_s,
                                       max_bytes=cfg.mqtt.max_message_bytes, session=session)
         self.rpc = Rpc(cfg.mqtt, conn, self.commands, self.lists, self.loop)
 
-    # paho-thread hooks: enqueue or post, never wait
+    # network-thread hooks: enqueue or post, never wait (the drain runs after each of them)
     def _on_connected(self, c: Connected) -> None:
         if self.drain is not None:
             self.drain.inbox.put(("connected", c))

@@ -126,8 +126,9 @@ def test_threads_are_named_for_top_and_ps(tmp_path: Path) -> None:
             return {(t / "comm").read_text().strip() for t in task.iterdir()}
         want = {"gated-state", "gated-wal", "gated-control", "gated-log", "dev-hall_gate",
                 "dev-office_gate", "dev-printer", "dev-id_reader", "gated-mqtt-net",
-                "gated-mqtt-io", "gated-mqtt-drai", "gated-mqtt-stat", "gated-mqtt-rpc"}
+                "gated-mqtt-stat", "gated-mqtt-rpc"}
         wait_for(lambda: want <= names(), 10, f"thread names {want - names()}")
+        assert not {n for n in names() if n.startswith("paho")}  # no thread of paho's own
         assert d.terminate() == 0
 
 
