@@ -87,13 +87,19 @@ def drain(broker: Broker, booth: Booth, state: Path, rate: float,
                        replay_burst=burst, status_interval_s=3600.0)
     up = Uplink(cfg, booth.store, booth.loop, booth.outbox, None, None, None)
     rss: list[float] = [rss_mib()]
+    backlog = booth.outbox.depth
     t0 = time.perf_counter()
     up.start()
-    while booth.outbox.depth > 0 and time.perf_counter() - t0 < 900:
-        time.sleep(0.25)
-        rss.append(rss_mib())
+    # timed to the last PUBACK: the last deletes ride along with the state thread's next
+    # commit or its tick, which a drain with no new events leaves to come
+    while up.state()["acked"] < backlog and time.perf_counter() - t0 < 900:
+        time.sleep(0.01)
+        if len(rss) < (time.perf_counter() - t0) * 4:
+            rss.append(rss_mib())
     elapsed = time.perf_counter() - t0
     st = up.state()
+    while booth.outbox.depth > 0 and time.perf_counter() - t0 < 900:
+        time.sleep(0.1)
     up.stop()
     return st["acked"] / elapsed, rss
 
