@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from gated.state.wal import WalCheckpointer
+from tests.support.polling import holds_within
 
 
 def _db(tmp: Path, pages: int) -> tuple[Path, sqlite3.Connection]:
@@ -28,15 +29,6 @@ def _db(tmp: Path, pages: int) -> tuple[Path, sqlite3.Connection]:
     return path, conn
 
 
-def _wait(pred: object, limit: float = 5.0) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def test_a_checkpoint_runs_on_the_nth_nudge_not_before(tmp_path: Path) -> None:
     path, conn = _db(tmp_path, 64)
     cp = WalCheckpointer(path, threshold_bytes=16 * 1024, check_s=60.0, nudge_every=4)
@@ -47,7 +39,7 @@ def test_a_checkpoint_runs_on_the_nth_nudge_not_before(tmp_path: Path) -> None:
         time.sleep(0.3)
         assert cp.checkpoints == 0  # three commits: not looked at yet (the backstop is 60 s)
         cp.nudge()
-        assert _wait(lambda: cp.checkpoints == 1)
+        assert holds_within(lambda: cp.checkpoints == 1, 5.0)
     finally:
         cp.stop()
         conn.close()

@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gated.uplink.netloop import NetLoop, misc_interval
 from tests.support.mosquitto import CENTRE_USER, Broker, env_has_mosquitto
+from tests.support.polling import holds_within
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not env_has_mosquitto(), reason="mosquitto not installed")]
@@ -98,15 +99,6 @@ def peer(broker: Broker, topic: str) -> tuple[mqtt.Client, list[bytes], threadin
     return c, got, ready
 
 
-def wait_until(pred: object, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_a_publish_from_another_thread_goes_out_when_woken(broker: Broker) -> None:
     """The loop sleeps for an hour (worker) or ten seconds (keepalive bookkeeping); a message
     queued by another thread still leaves at once, written by the loop's thread."""
@@ -117,7 +109,7 @@ def test_a_publish_from_another_thread_goes_out_when_woken(broker: Broker) -> No
         time.sleep(0.2)  # the loop is asleep now
         info = served.client.publish(topic, b"from-another-thread", qos=1)
         served.net.wake()
-        assert wait_until(lambda: got == [b"from-another-thread"], 3)
+        assert holds_within(lambda: got == [b"from-another-thread"], 3)
         info.wait_for_publish(3)  # the PUBACK was read by the loop too
         assert info.is_published()
         assert served.worker.thread == served.thread.ident  # the worker runs on the loop
@@ -130,12 +122,12 @@ def test_a_publish_from_another_thread_goes_out_when_woken(broker: Broker) -> No
 def test_the_worker_is_stepped_when_its_timeout_runs_out(broker: Broker) -> None:
     served = Served(broker, CountingWorker(wait=0.05))
     try:
-        assert wait_until(lambda: served.worker.steps >= 5, 5)
+        assert holds_within(lambda: served.worker.steps >= 5, 5)
         served.worker.wait = 3600.0
         time.sleep(0.2)
         before = served.worker.steps
         served.net.wake()  # a message for the worker from another thread
-        assert wait_until(lambda: served.worker.steps > before, 3)
+        assert holds_within(lambda: served.worker.steps > before, 3)
     finally:
         served.stop()
 
