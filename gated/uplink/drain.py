@@ -183,6 +183,7 @@ class Drain:
                 self._props[lane] = p
         self._db: sqlite3.Connection | None = None
         self._db_retry_at = 0.0
+        self._connecting: Connected | None = None  # a CONNACK whose session is to start
 
     # ------------------------------------------------------------------ other threads
     def wake(self, _events: object = None) -> None:
@@ -227,6 +228,9 @@ class Drain:
         if time.monotonic() < self._db_retry_at:
             return
         try:
+            if self._connecting is not None:
+                self._start_session(self._connecting)
+                self._connecting = None
             self._fill()
         except sqlite3.Error as e:  # a locked or damaged file: retry, never die silently
             log.error("drain_storage_error", error=str(e), retry_s=STORAGE_RETRY_S)
@@ -234,11 +238,11 @@ class Drain:
 
     def timeout(self) -> float:
         s = self.session
-        if s is None:
-            return IDLE_BACKSTOP_S  # "connected" arrives in the inbox with the CONNACK
         t = IDLE_BACKSTOP_S
         if self._db_retry_at > time.monotonic():
             t = min(t, self._db_retry_at - time.monotonic())
+        if s is None:
+            return t  # "connected" arrives in the inbox with the CONNACK
         if s.replaying and len(s.inflight) < s.window:
             t = min(t, max(0.001, self.bucket.wait_s()))
         if self._retry:
@@ -265,8 +269,10 @@ class Drain:
             if s is not None:
                 s.live_dirty = True
         elif kind == "connected":
-            self._start_session(msg[1])
+            self._connecting = msg[1]  # the session starts in step(), where a read may fail
         elif kind == "disconnected":
+            if self._connecting is not None and msg[1] == self._connecting.generation:
+                self._connecting = None
             if s is not None and msg[1] == s.conn.generation:
                 self.session = None
                 self._retry.clear()
