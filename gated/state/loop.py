@@ -4,8 +4,9 @@ Other threads never touch state; they ``post`` or ``call`` a function that the s
 with a ``Batch``. All work that arrives while a commit is in progress is run together in the
 next transaction (group commit): one fsync for many events, each durable within one commit of
 its arrival. Work that is not worth a commit of its own (deleting acknowledged rows) is
-``call_deferred``: it rides along with the next transaction that runs anyway, and runs alone
-only once ``tick_s`` has passed without one. Effects registered with ``batch.after_commit``
+``call_deferred``: it rides along with the next transaction that runs anyway, except one that
+opens a gate (nothing deferred delays that commit), and runs alone only once ``tick_s`` has
+passed without one. Effects registered with ``batch.after_commit``
 (drive a gate, print a ticket) run only once the transaction is on disk; if it fails, they
 never run.
 
@@ -154,8 +155,9 @@ class StateLoop:
         """Run ``fn`` with the next batch that runs anyway; the future resolves after its commit.
 
         For writes that need no commit of their own: posting one does not wake the state
-        thread, so it runs with the next posted item or ticker, and at the latest ``tick_s``
-        after it was posted (the longest the thread sleeps), or on ``stop()``.
+        thread, so it runs with the next posted item or ticker whose batch opens no gate, at
+        the latest ``tick_s`` after that batch (the longest the thread sleeps), or on
+        ``stop()``.
         """
         fut: Future[Any] = Future()
         self._deferred.append(_Item(fn, fut))
@@ -202,10 +204,17 @@ class StateLoop:
                 except queue.Empty:
                     first = None
             items.extend(self._due_tickers())
-            while self._deferred:
-                items.append(self._deferred.popleft())
-            if items:
-                self.run_batch(items)
+            deferred = self._take_deferred()
+            if items or deferred:
+                self.run_batch(items, deferred)
+        if self._deferred:  # held back by the last batch: stop() runs them before it returns
+            self.run_batch([], self._take_deferred())
+
+    def _take_deferred(self) -> list[_Item]:
+        out = []
+        while self._deferred:
+            out.append(self._deferred.popleft())
+        return out
 
     def _next_timeout(self) -> float:
         if not self._tickers:
@@ -222,8 +231,9 @@ class StateLoop:
                 self._tickers[i] = (period, now + period, fn)
         return out
 
-    def run_batch(self, items: list[_Item]) -> None:
-        """Run ``items`` in one transaction.
+    def run_batch(self, items: list[_Item], deferred: list[_Item] | None = None) -> None:
+        """Run ``items`` in one transaction, and ``deferred`` after them unless one of
+        ``items`` opened a gate (``Batch.first_out``): then they wait for the next batch.
 
         An item that raises is dropped and the rest run again in a fresh transaction (cheaper
         than a savepoint per item on the hot path: failures are rare, and handlers are
@@ -231,12 +241,14 @@ class StateLoop:
         freed in growing shares before each new attempt.
         """
         pending = list(items)
+        later = list(deferred or ())
         failed: list[tuple[_Item, BaseException]] = []
         fractions = (0.0, 0.1, 0.25, 0.5)  # of low-value rows freed before each attempt
         level = 0
         while True:
             batch = Batch(self.outbox, self.store.conn, clock_ok=self._clock_ok())
             results: list[tuple[_Item, Any]] = []
+            held: list[_Item] = []
             notices = list(self._notices)
             outage = self._outage_report()
             try:
@@ -252,13 +264,19 @@ class StateLoop:
                         if _withdrawn(item):
                             continue
                         results.append((item, self._run_item(item, batch)))
+                    if batch.first_out:
+                        held = later  # a visitor waits for this commit
+                    else:
+                        for item in later:
+                            if not _withdrawn(item):
+                                results.append((item, self._run_item(item, batch)))
                     for report in self.outbox.take_eviction_reports():
                         batch.emit(EventType.OUTBOX_EVICTED, report)
             except _ItemFailed as f:
                 self._rolled_back(batch)
                 self._item_failed(f.item, f.error)
                 failed.append((f.item, f.error))
-                pending.remove(f.item)
+                (pending if f.item in pending else later).remove(f.item)
                 continue
             except StorageFull as e:
                 self._rolled_back(batch)
@@ -266,25 +284,26 @@ class StateLoop:
                 if level + 1 < len(fractions):
                     level += 1
                     continue
-                self._storage_failing("disk_full", e, len(pending))
-                self._fail([(i, e) for i in pending] + failed)
+                self._storage_failing("disk_full", e, len(pending) + len(later))
+                self._fail([(i, e) for i in pending + later] + failed)
                 return
             except StorageError as e:  # read-only, I/O error: nothing can be written
                 self._rolled_back(batch)
                 log.error("storage_failed", error=str(e))
-                self._storage_failing(e.reason, e, len(pending))
-                self._fail([(i, e) for i in pending] + failed)
+                self._storage_failing(e.reason, e, len(pending) + len(later))
+                self._fail([(i, e) for i in pending + later] + failed)
                 return
             except Exception as e:  # the state thread must survive anything
                 self._rolled_back(batch)
                 log.exception("state_batch_failed", error=str(e))
-                self._fail([(i, e) for i in pending] + failed)
+                self._fail([(i, e) for i in pending + later] + failed)
                 return
             del self._notices[:len(notices)]
             if outage is not None:  # its report is on disk: storage works again
                 self._storage_recovered(outage)
             self.commits += 1
-            self.items_run += len(pending)
+            self.items_run += len(pending) + len(later) - len(held)
+            self._deferred.extendleft(reversed(held))
             for notice in self.faults.succeeded({job_name(i.fn) for i, _ in results}):
                 log.warning("state_job_recovered", job=notice["job"])
                 self._notices.append((EventType.ALARM, notice))

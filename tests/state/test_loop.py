@@ -120,3 +120,19 @@ def test_a_failing_deferred_item_is_rolled_back_alone(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="broken deferred job"):
             failed.result(5)
         assert [e["data"] for e in rig.events("gate.inputs")] == [{"good": True}]
+
+
+def test_deferred_work_never_delays_a_gate_opening(tmp_path: Path) -> None:
+    """A batch that opens a gate (``Batch.first_out``, as ``Gates.open_zone`` marks it) commits
+    without the deferred work, which goes with the next batch instead."""
+    with StateRig(tmp_path) as rig:
+        ran: list[str] = []
+        rig.loop.call_deferred(lambda b: ran.append("deferred"))
+
+        def open_gate(b: Batch) -> None:
+            b.first_out.append(threading.Event())
+            ran.append("gate")
+        rig.run(open_gate)
+        assert ran == ["gate"]
+        rig.run(lambda b: ran.append("next"))
+        assert ran == ["gate", "next", "deferred"]
