@@ -134,22 +134,6 @@ def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> 
     return rng.uniform(ceiling / 2, ceiling)
 
 
-class IdleWorker:
-    """The network thread's worker when there is no drain: nothing to do, ever."""
-
-    def open(self) -> None:
-        pass
-
-    def step(self) -> None:
-        pass
-
-    def timeout(self) -> float:
-        return 3600.0
-
-    def close(self) -> None:
-        pass
-
-
 def read_secret(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -166,9 +150,6 @@ class Connection:
         self.cfg = cfg
         self.hooks = hooks
         self.will = will
-        #: runs on the network thread (``open()`` when it starts, ``close()`` when it ends,
-        #: ``step()`` between socket events while connected); set before ``start()``
-        self.worker: Worker = IdleWorker()
         self._net = NetLoop()
         self.topics = Topics(cfg.site.id, cfg.booth.id)
         self._stop = threading.Event()
@@ -187,10 +168,12 @@ class Connection:
         self._reported = False
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
+    def start(self, worker: Worker) -> None:
+        """Run the network thread; ``worker`` (the drain) runs on it: ``open()`` when it
+        starts, ``close()`` when it ends, ``step()`` between socket events while connected."""
         self._stop.clear()
         self._net.open()
-        self._thread = named_thread(self._run, "gated-mqtt-net")
+        self._thread = named_thread(self._run, "gated-mqtt-net", args=(worker,))
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -235,18 +218,18 @@ class Connection:
         return self.cfg.mqtt.protocol == "5"
 
     # ------------------------------------------------------------------ network thread
-    def _run(self) -> None:
-        self.worker.open()
+    def _run(self, worker: Worker) -> None:
+        worker.open()
         try:
-            self._attempts()
+            self._attempts(worker)
         finally:
-            self.worker.close()
+            worker.close()
 
-    def _attempts(self) -> None:
+    def _attempts(self, worker: Worker) -> None:
         m = self.cfg.mqtt
         while not self._stop.is_set():
             try:
-                self._attempt()
+                self._attempt(worker)
             except Exception as e:
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.exception("mqtt_attempt_failed", host=m.host, port=m.port, error=str(e))
@@ -259,7 +242,7 @@ class Connection:
             self._kick.wait(delay)
             self._kick.clear()
 
-    def _attempt(self) -> None:
+    def _attempt(self, worker: Worker) -> None:
         self._generation += 1
         gen = self._generation
         self.got_connack = False
@@ -296,7 +279,7 @@ class Connection:
         self._client = client
         try:
             # until on_disconnect, a refused CONNACK or stop() sets _ended
-            self._net.serve(client, self._ended, self.worker, misc_interval(m.keepalive_s))
+            self._net.serve(client, self._ended, worker, misc_interval(m.keepalive_s))
         finally:
             was_connected = self.connected
             self.connected = False
@@ -313,7 +296,7 @@ class Connection:
                 self._refused(kind, "connection closed before CONNACK")
             if was_connected:
                 self.hooks.disconnected(gen, self.last_error or "closed")
-                self.worker.step()  # the worker hears of it now: acks still to delete go
+                worker.step()  # the worker hears of it now: acks still to delete go
 
     def _build(self, gen: int) -> mqtt.Client:
         m = self.cfg.mqtt

@@ -210,20 +210,17 @@ class Drain:
         self._db = self._reader_factory()
 
     def close(self) -> None:
-        self.step()
+        """The last acks' deletes are a commit of their own, now: the drain started next (a
+        reload) replays from the oldest row, and finds them gone instead of sending them
+        again until the state thread's next commit."""
+        self._take_messages()
         self._flush_acks(force=True)
         if self._db is not None:
             self._db.close()
             self._db = None
 
     def step(self) -> None:
-        try:
-            while True:
-                self._handle(self.inbox.get_nowait())
-        except queue.Empty:
-            pass
-        while self._deleted:
-            self.acked_pending.difference_update(self._deleted.popleft())
+        self._take_messages()
         self._flush_acks()
         if time.monotonic() < self._db_retry_at:
             return
@@ -235,6 +232,15 @@ class Drain:
         except sqlite3.Error as e:  # a locked or damaged file: retry, never die silently
             log.error("drain_storage_error", error=str(e), retry_s=STORAGE_RETRY_S)
             self._db_retry_at = time.monotonic() + STORAGE_RETRY_S
+
+    def _take_messages(self) -> None:
+        try:
+            while True:
+                self._handle(self.inbox.get_nowait())
+        except queue.Empty:
+            pass
+        while self._deleted:
+            self.acked_pending.difference_update(self._deleted.popleft())
 
     def timeout(self) -> float:
         s = self.session
@@ -398,16 +404,15 @@ class Drain:
     # ------------------------------------------------------------------ state-thread jobs
     def _flush_acks(self, force: bool = False) -> None:
         """Hand the new acks' deletes to the state thread: deferred to its next commit, or a
-        commit now once ``ACK_BATCH`` rows wait (which takes every deferred one with it)."""
-        if not self._ack_batch:
+        commit now (which takes every deferred delete with it) once ``ACK_BATCH`` rows wait,
+        or when ``force``d with any delete still to commit."""
+        now = (force and bool(self.acked_pending)) or len(self.acked_pending) >= ACK_BATCH
+        if not self._ack_batch and not now:
             return
         seqs, self._ack_batch = self._ack_batch, []
         outbox = self.outbox
-        if force or len(self.acked_pending) >= ACK_BATCH:
-            fut = self.loop.call(lambda b: outbox.ack(seqs))
-        else:
-            fut = self.loop.call_deferred(lambda b: outbox.ack(seqs))
-        fut.add_done_callback(lambda f: self._deleted.append(seqs))
+        post = self.loop.call if now else self.loop.call_deferred
+        post(lambda b: outbox.ack(seqs)).add_done_callback(lambda f: self._deleted.append(seqs))
 
     def _refuse(self, seq: int, reason: str, *, final: bool = False) -> None:
         """Count a refusal on the row; the state thread moves it to dead_letter past the cap."""

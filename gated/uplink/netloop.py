@@ -26,10 +26,7 @@ import time
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
-import structlog
 from paho.mqtt.enums import MQTTErrorCode
-
-log = structlog.get_logger(__name__)
 
 
 class Worker(Protocol):

@@ -56,7 +56,7 @@ class Uplink:
             self.loop.on_commit.append(self.drain.wake)
             self.rpc.start()
             self.status.start()
-            self.connection.start()
+            self.connection.start(self.drain)
         log.info("uplink_started", host=self.cfg.mqtt.host, port=self.cfg.mqtt.port,
                  client_id=self.cfg.client_id, protocol=self.cfg.mqtt.protocol)
 
@@ -138,7 +138,6 @@ class Uplink:
             cfg.site.id, cfg.booth.id, session, gen, cfg.mqtt.keepalive_s))
         self.connection = conn
         self.drain = Drain(cfg.mqtt, conn.topics, conn, self.store.reader, self.loop, self.outbox)
-        conn.worker = self.drain
         self.status = StatusPublisher(conn, self.status_fn, self.store.reader, self.loop,
                                       self.state, cfg.mqtt.status_interval_s,
                                       cfg.mqtt.metrics_interval_s,

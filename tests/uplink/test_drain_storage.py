@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -19,6 +19,12 @@ from tests.support.mosquitto import Broker
 from tests.support.uplink_harness import Booth, booth_config
 
 
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Broker:
+    """Only its address and files: never started, nothing here touches the network."""
+    return Broker(tmp_path_factory.mktemp("broker"))
+
+
 @pytest.fixture
 def booth(tmp_path: Path) -> Iterator[Booth]:
     bt = Booth(tmp_path / "state")
@@ -26,19 +32,27 @@ def booth(tmp_path: Path) -> Iterator[Booth]:
     bt.close()
 
 
-def test_an_unreadable_outbox_is_retried_not_fatal(booth: Booth, tmp_path: Path) -> None:
-    # a broker is configured but never started: nothing here touches the network
-    cfg = booth_config(Broker(tmp_path / "broker"), tmp_path / "state")
+def make_drain(broker: Broker, booth: Booth, reader: Callable[[], sqlite3.Connection]) -> Drain:
+    cfg = booth_config(broker, booth.store.state_dir)
     conn = Connection(cfg, Hooks(lambda c: None, lambda g, r: None, lambda g, m, rc: None,
                                  lambda c, m: None, lambda k, d, a: None), lambda gen: b"{}")
+    drain = Drain(cfg.mqtt, conn.topics, conn, reader, booth.loop, booth.outbox)
+    drain.open()
+    return drain
+
+
+def connack(generation: int) -> Connected:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, "drain-test", protocol=mqtt.MQTTv5)
+    return Connected(client, generation, False, None, None)
+
+
+def test_an_unreadable_outbox_is_retried_not_fatal(broker: Broker, booth: Booth,
+                                                    tmp_path: Path) -> None:
     broken = tmp_path / "not-the-outbox.db"
     sqlite3.connect(broken).close()  # no events table: every read fails
-    drain = Drain(cfg.mqtt, conn.topics, conn, lambda: sqlite3.connect(broken), booth.loop,
-                  booth.outbox)
-    drain.open()
+    drain = make_drain(broker, booth, lambda: sqlite3.connect(broken))
     try:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, "drain-test", protocol=mqtt.MQTTv5)
-        drain.inbox.put(("connected", Connected(client, 1, False, None, None)))
+        drain.inbox.put(("connected", connack(1)))
         drain.step()  # the session's first read fails: logged, retried later
         assert drain.session is None
         assert 0 < drain.timeout() <= STORAGE_RETRY_S
@@ -54,15 +68,10 @@ def test_an_unreadable_outbox_is_retried_not_fatal(booth: Booth, tmp_path: Path)
 
 
 def test_a_connection_that_ended_before_its_session_started_starts_none(
-        booth: Booth, tmp_path: Path) -> None:
-    cfg = booth_config(Broker(tmp_path / "broker"), tmp_path / "state")
-    conn = Connection(cfg, Hooks(lambda c: None, lambda g, r: None, lambda g, m, rc: None,
-                                 lambda c, m: None, lambda k, d, a: None), lambda gen: b"{}")
-    drain = Drain(cfg.mqtt, conn.topics, conn, booth.store.reader, booth.loop, booth.outbox)
-    drain.open()
+        broker: Broker, booth: Booth) -> None:
+    drain = make_drain(broker, booth, booth.store.reader)
     try:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, "drain-test", protocol=mqtt.MQTTv5)
-        drain.inbox.put(("connected", Connected(client, 3, False, None, None)))
+        drain.inbox.put(("connected", connack(3)))
         drain.inbox.put(("disconnected", 3))
         drain.step()
         assert drain.session is None

@@ -128,6 +128,20 @@ def test_deletes_ride_along_with_the_next_commit_at_visitor_rates(
 
 
 @pytest.mark.timeout(60)
+def test_stop_deletes_what_was_acknowledged_at_once(
+        broker: Broker, booth: Booth, centre: Centre, tmp_path: Path) -> None:
+    """The deletes still deferred when the uplink stops are a commit of their own: the drain
+    started next (a reload) does not find those rows and send them again."""
+    booth.loop.tick_s = 30.0  # no tick in this test
+    with _uplink(broker, booth, tmp_path) as up:
+        sent = booth.emit(3)
+        assert holds_within(lambda: up.state()["acked"] >= 4, 10)  # and uplink.connected
+        commits = booth.loop.commits
+    assert holds_within(lambda: booth.loop.commits == commits + 1, 5)
+    assert booth.outbox.depth == 0 and len(sent) == 3
+
+
+@pytest.mark.timeout(60)
 def test_replay_starts_on_connack_without_a_new_event(
         broker: Broker, booth: Booth, centre: Centre, tmp_path: Path) -> None:
     with _uplink(broker, booth, tmp_path, port=1) as up:  # nothing listens on port 1
